@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh machine (Python, pip, git, make):
+#   make demo   the whole product on an embedded local AWS (a moto server on 127.0.0.1)
+#   make test   every check: lint, types, schema, unit/integration/e2e tests, template checks
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv lint typecheck schema unit integration e2e pytest test demo bench clean
+
+help:
+	@echo "make demo   - run the whole backup/validate/restore cycle on an embedded moto server"
+	@echo "make test   - every check (ruff, mypy, schema, pytest with coverage, template checks)"
+	@echo "make bench  - throughput and memory benchmarks against the strict local Cognito"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check layers functions tools tests scripts
+	$(VENV)/bin/ruff format --check layers functions tools tests scripts
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+	for f in functions/*/app.py; do $(VENV)/bin/mypy "$$f" || exit 1; done
+
+schema: $(STAMP)
+	$(PY) scripts/gen_schema.py --check
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -m "not infra" --cov --cov-branch --cov-report=term
+
+test: lint typecheck schema pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/cognito-backup demo
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
+
+-include mk/infra.mk

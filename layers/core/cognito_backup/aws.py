@@ -1,0 +1,51 @@
+"""The one place boto3 clients are built, so tests and the CLI can point them elsewhere."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_REGION = "us-east-1"
+
+
+class AwsClients:
+    """Builds (once, thread-safely) the clients a run needs.
+
+    `endpoint_url` wins over `AWS_ENDPOINT_URL`, which boto3 also honours by itself.
+    Cognito calls get no botocore retries: the Cognito gateway retries throttling itself,
+    paced per quota category, and counts it.
+    """
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not self.region:
+            self.region = DEFAULT_REGION
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self._session = boto3.session.Session(region_name=self.region)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str, config: Config) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                session: Any = self._session  # boto3's overloads want a literal service name
+                self._clients[service] = session.client(
+                    service, endpoint_url=self.endpoint_url, config=config
+                )
+            return self._clients[service]
+
+    def cognito(self) -> Any:
+        return self._client(
+            "cognito-idp",
+            Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=64),
+        )
+
+    def s3(self) -> Any:
+        return self._client(
+            "s3",
+            Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
+        )

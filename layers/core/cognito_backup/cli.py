@@ -1,0 +1,284 @@
+"""`cognito-backup`: the same core functions as the Lambdas, from a terminal.
+
+Every command honours the standard AWS environment (AWS_PROFILE, AWS_REGION and
+AWS_ENDPOINT_URL) and `--endpoint-url`. Errors are one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+from . import __version__
+from .aws import AwsClients
+from .cognito import CognitoGateway
+from .errors import BackupError, UsageError
+from .export import ExportOptions, run_export
+from .models import Counts, Manifest
+from .pacing import DEFAULT_QUOTAS, Pacer
+from .store import SnapshotStore
+
+
+class Progress:
+    """One self-rewriting line on a terminal; silent when stderr is not one."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self._stream = stream
+        self._label = label
+        self._tty = stream.isatty()
+        self._start = time.monotonic()
+        self._last = 0.0
+
+    def counts(self, counts: Counts) -> None:
+        now = time.monotonic()
+        if not self._tty or now - self._last < 0.2:
+            return
+        self._last = now
+        self._stream.write(
+            f"\r{self._label}: {counts.users} users, {counts.groups} groups, "
+            f"{counts.memberships} memberships ({now - self._start:.0f}s)"
+        )
+        self._stream.flush()
+
+    def done(self) -> None:
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--endpoint-url", help="AWS endpoint (e.g. a local emulator); default AWS_ENDPOINT_URL"
+    )
+    common.add_argument("--region", help="AWS Region; default AWS_REGION / the profile's")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = argparse.ArgumentParser(prog="cognito-backup", description=__doc__)
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("export", parents=[common], help="write a snapshot of a user pool")
+    e.add_argument("--user-pool-id", required=True)
+    e.add_argument("--bucket", required=True)
+    e.add_argument("--prefix", default="backups")
+    e.add_argument(
+        "--incremental", action="store_true", help="only what changed since the last valid snapshot"
+    )
+    e.add_argument("--kms-key-id", help="KMS key for server-side encryption (default SSE-S3)")
+    e.add_argument("--parallelism", type=int, default=4, help="listing pages fetched at once")
+
+    v = sub.add_parser("validate", parents=[common], help="check that a snapshot is whole")
+    v.add_argument("--bucket", required=True)
+    v.add_argument("--manifest", required=True, help="S3 key of the snapshot's manifest.json")
+    v.add_argument("--no-record", action="store_true", help="do not tag the manifest or write a report")
+
+    r = sub.add_parser("restore", parents=[common], help="rebuild a pool from a snapshot")
+    r.add_argument("--bucket", required=True)
+    r.add_argument("--manifest", required=True)
+    r.add_argument("--target-user-pool-id", required=True)
+    r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--username", action="append", default=[], help="restore only these users (repeatable)")
+    r.add_argument("--conflict-policy", choices=["skip", "overwrite", "fail"], default="skip")
+    r.add_argument("--password-strategy", choices=["random-confirmed", "invite"], default="random-confirmed")
+    r.add_argument("--force", action="store_true", help="restore even a snapshot whose verdict is failed")
+    r.add_argument("--allow-same-pool", action="store_true")
+    r.add_argument("--kms-key-id")
+
+    li = sub.add_parser("list", parents=[common], help="snapshots of a pool, newest first")
+    li.add_argument("--bucket", required=True)
+    li.add_argument("--user-pool-id", required=True)
+    li.add_argument("--prefix", default="backups")
+
+    d = sub.add_parser("diff", parents=[common], help="what changed between two snapshots")
+    d.add_argument("--bucket", required=True)
+    d.add_argument("--from", dest="from_key", required=True)
+    d.add_argument("--to", dest="to_key", required=True)
+    d.add_argument("--details", action="store_true", help="list usernames and group names")
+
+    sub.add_parser("demo", parents=[common], help="the whole cycle on an embedded local AWS")
+    return p
+
+
+def _clients(args: argparse.Namespace) -> AwsClients:
+    return AwsClients(region=args.region, endpoint_url=args.endpoint_url)
+
+
+def _store(args: argparse.Namespace, clients: AwsClients) -> SnapshotStore:
+    store = SnapshotStore(clients.s3(), args.bucket, getattr(args, "kms_key_id", None))
+    store.use_bucket_default_key()
+    return store
+
+
+def _gateway(clients: AwsClients) -> CognitoGateway:
+    return CognitoGateway(clients.cognito(), Pacer(dict(DEFAULT_QUOTAS)))
+
+
+def _emit(args: argparse.Namespace, out: TextIO, data: Any, text: Sequence[str]) -> None:
+    if args.json:
+        out.write(json.dumps(data, default=str) + "\n")
+    else:
+        for line in text:
+            out.write(line + "\n")
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    clients = _clients(args)
+    store = _store(args, clients)
+    progress = Progress(err, "export")
+    result = run_export(
+        _gateway(clients),
+        store,
+        args.user_pool_id,
+        options=ExportOptions(prefix=args.prefix, parallelism=args.parallelism),
+        incremental=args.incremental,
+        progress=progress.counts,
+    )
+    progress.done()
+    c = result.counts
+    _emit(
+        args,
+        out,
+        result.model_dump(mode="json"),
+        [
+            f"{result.kind} snapshot {result.snapshot_id}: {c.users} users, {c.groups} groups, "
+            f"{c.memberships} memberships"
+            + (
+                f"; deleted {c.users_deleted} users, {c.groups_deleted} groups, "
+                f"{c.memberships_removed} memberships"
+                if result.kind == "incremental"
+                else ""
+            ),
+            f"s3://{store.bucket}/{result.manifest_key}",
+            str(result.manifest_key),
+        ],
+    )
+    return 0 if result.status == "complete" else 1
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .validate import validate_snapshot
+
+    clients = _clients(args)
+    report = validate_snapshot(_store(args, clients), args.manifest, record=not args.no_record)
+    lines = [f"{'VALID' if report.valid else 'INVALID'}: {args.manifest}"]
+    lines += [f"  - {f.problem}" for f in report.failures]
+    _emit(args, out, report.model_dump(mode="json"), lines)
+    return 0 if report.valid else 1
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .validate import verdict_of
+
+    clients = _clients(args)
+    store = _store(args, clients)
+    store.check_bucket()
+    rows: list[dict[str, Any]] = []
+    for key in store.manifest_keys(args.prefix, args.user_pool_id):
+        try:
+            m: Manifest | None = store.read_manifest(key)
+        except BackupError:
+            m = None
+        rows.append(
+            {
+                "manifest_key": key,
+                "snapshot_id": m.snapshot_id if m else key.rsplit("/", 2)[-2],
+                "kind": m.kind if m else "unreadable",
+                "finished_at": m.finished_at.isoformat() if m else None,
+                "counts": m.counts.model_dump() if m else None,
+                "base_manifest_key": m.base_manifest_key if m else None,
+                "validation": verdict_of(store, key) or "not validated",
+            }
+        )
+    text = [f"{'SNAPSHOT':<22} {'KIND':<12} {'USERS':>8} {'GROUPS':>7} {'MEMBERS':>8} {'VERDICT':<14} BASE"]
+    for r in rows:
+        c = r["counts"] or {}
+        base = (r["base_manifest_key"] or "").rsplit("/", 2)[-2] if r["base_manifest_key"] else "-"
+        text.append(
+            f"{r['snapshot_id']:<22} {r['kind']:<12} {c.get('users', '-'):>8} {c.get('groups', '-'):>7} "
+            f"{c.get('memberships', '-'):>8} {r['validation']:<14} {base}"
+        )
+    if not rows:
+        text = [f"no snapshots of {args.user_pool_id} in s3://{args.bucket}/{args.prefix}"]
+    _emit(args, out, rows, text)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .pacing import Deadline
+    from .restore import RestoreOptions, run_restore
+
+    clients = _clients(args)
+    report = run_restore(
+        _gateway(clients),
+        _store(args, clients),
+        args.manifest,
+        args.target_user_pool_id,
+        options=RestoreOptions(
+            dry_run=args.dry_run,
+            usernames=args.username or None,
+            conflict_policy=args.conflict_policy,
+            password_strategy=args.password_strategy,
+            force=args.force,
+            allow_same_pool=args.allow_same_pool,
+        ),
+        deadline=Deadline.never(),
+    )
+    data = report.model_dump(mode="json")
+    _emit(args, out, data, report.summary_lines())
+    return 0 if report.status == "complete" else 1
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .incremental import diff_snapshots
+
+    clients = _clients(args)
+    result = diff_snapshots(_store(args, clients), args.from_key, args.to_key)
+    _emit(args, out, result.as_dict(details=args.details), result.lines(details=args.details))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        from cognito_local.demo import run_demo
+    except ImportError as exc:  # moto is a development dependency, not a runtime one
+        raise UsageError("the demo needs the development extras: pip install 'cognito-backup[dev]'") from exc
+    code: int = run_demo(out)
+    return code
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
+    "export": cmd_export,
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "restore": cmd_restore,
+    "diff": cmd_diff,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, out, err)
+    except BackupError as exc:
+        err.write(f"error: {exc}\n")
+        return exc.exit_code
+    except NoCredentialsError:
+        err.write("error: no AWS credentials found (set AWS_PROFILE or the AWS_* variables)\n")
+        return 1
+    except BotoCoreError as exc:
+        err.write(f"error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

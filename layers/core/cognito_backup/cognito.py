@@ -1,0 +1,441 @@
+"""The only code that talks to Cognito: paced, retried, errors mapped by code."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from .errors import (
+    AccessDeniedError,
+    BackupError,
+    CognitoError,
+    GroupExistsError,
+    PoolNotFoundError,
+    UsageError,
+    UserExistsError,
+    UserNotFoundError,
+)
+from .models import GroupRecord, MembershipRecord, MfaOption, PoolConfigRecord, UserRecord
+from .pacing import Pacer
+
+PAGE_LIMIT = 60  # Cognito's maximum for ListUsers, ListUsersInGroup, ListGroups
+RETRYABLE_CODES = frozenset(
+    {"TooManyRequestsException", "InternalErrorException", "ThrottlingException", "ServiceUnavailable"}
+)
+THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
+TRANSPORT_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+
+# Keys that hold secrets in describe responses: never written to a snapshot.
+SECRET_KEYS = frozenset({"ClientSecret", "client_secret"})
+
+# The creation-only settings of a pool that change what a username means.
+USERNAME_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+
+# Sub prefixes: `sub ^= "0"` .. `"f"` split a pool into 16 disjoint shards.
+SUB_SHARDS = tuple("0123456789abcdef")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k not in SECRET_KEYS and k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def user_from_api(raw: dict[str, Any]) -> UserRecord:
+    """A ListUsers / ListUsersInGroup / AdminGetUser item as a record."""
+    attrs = raw.get("Attributes", raw.get("UserAttributes", []))
+    return UserRecord(
+        username=raw["Username"],
+        attributes={a["Name"]: a.get("Value", "") for a in attrs},
+        status=raw.get("UserStatus", "UNKNOWN"),
+        enabled=bool(raw.get("Enabled", True)),
+        created=raw.get("UserCreateDate"),
+        modified=raw.get("UserLastModifiedDate"),
+        mfa_options=[
+            MfaOption(delivery_medium=o.get("DeliveryMedium"), attribute_name=o.get("AttributeName"))
+            for o in raw.get("MFAOptions", [])
+        ],
+    )
+
+
+def group_from_api(raw: dict[str, Any]) -> GroupRecord:
+    return GroupRecord(
+        name=raw["GroupName"],
+        description=raw.get("Description"),
+        precedence=raw.get("Precedence"),
+        role_arn=raw.get("RoleArn"),
+        created=raw.get("CreationDate"),
+        modified=raw.get("LastModifiedDate"),
+    )
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    throttled: int = 0
+    retried: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, calls: int = 0, throttled: int = 0, retried: int = 0) -> None:
+        with self._lock:
+            self.calls += calls
+            self.throttled += throttled
+            self.retried += retried
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None
+
+
+class CognitoGateway:
+    """Typed Cognito operations over a boto3 client."""
+
+    def __init__(
+        self,
+        client: Any,
+        pacer: Pacer | None = None,
+        *,
+        max_attempts: int = 12,
+        base_delay: float = 0.1,
+        max_delay: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._pacer = pacer or Pacer()
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+        self.stats = CallStats()
+
+    @property
+    def region(self) -> str:
+        return str(self._client.meta.region_name)
+
+    # ------------------------------------------------------------------ plumbing
+    def call(self, operation: str, *, not_found: type[BackupError] = PoolNotFoundError, **kwargs: Any) -> Any:
+        """Call one operation, paced and retried on throttling; map errors to ours."""
+        attempt = 0
+        while True:
+            self._pacer.acquire(operation)
+            self.stats.add(calls=1)
+            try:
+                return getattr(self._client, operation)(**kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in RETRYABLE_CODES and attempt + 1 < self._max_attempts:
+                    if code in THROTTLE_CODES:
+                        self.stats.add(throttled=1)
+                        self._pacer.throttled(operation)
+                    self.stats.add(retried=1)
+                    self._backoff(attempt)
+                    attempt += 1
+                    continue
+                raise self._map_error(code, exc, not_found) from exc
+            except TRANSPORT_ERRORS as exc:
+                if attempt + 1 < self._max_attempts:
+                    self.stats.add(retried=1)
+                    self._backoff(attempt)
+                    attempt += 1
+                    continue
+                raise CognitoError("ConnectionError", str(exc)) from exc
+
+    def _backoff(self, attempt: int) -> None:
+        # Full jitter: spreads the retries of parallel workers apart.
+        cap = min(self._max_delay, self._base_delay * (2**attempt))
+        self._sleep(random.uniform(cap / 2, cap))  # noqa: S311 - jitter, not crypto
+
+    @staticmethod
+    def _map_error(code: str, exc: ClientError, not_found: type[BackupError]) -> BackupError:
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code == "ResourceNotFoundException":
+            return not_found(message or "not found")
+        if code == "UserNotFoundException":
+            return UserNotFoundError(message or "user not found")
+        if code in ("UsernameExistsException", "AliasExistsException"):
+            return UserExistsError(message or "user exists")
+        if code == "GroupExistsException":
+            return GroupExistsError(message or "group exists")
+        if code in ("AccessDeniedException", "NotAuthorizedException", "UnrecognizedClientException"):
+            return AccessDeniedError(f"access denied to Cognito ({code}): {message}")
+        if code in ("InvalidParameterException", "ValidationException"):
+            return UsageError(f"Cognito refused the request ({code}): {message}")
+        return CognitoError(code, message)
+
+    # ------------------------------------------------------------------ reads
+    def describe_pool(self, pool_id: str) -> dict[str, Any]:
+        try:
+            resp = self.call("describe_user_pool", UserPoolId=pool_id)
+        except UsageError as exc:  # a malformed id is "no such pool" to the user
+            raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
+        except PoolNotFoundError as exc:
+            raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
+        pool: dict[str, Any] = _jsonable(resp["UserPool"])
+        return pool
+
+    def list_users_page(
+        self, pool_id: str, token: str | None, filter_: str | None = None
+    ) -> Page[UserRecord]:
+        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": PAGE_LIMIT}
+        if token:
+            kwargs["PaginationToken"] = token
+        if filter_:
+            kwargs["Filter"] = filter_
+        resp = self.call("list_users", **kwargs)
+        return Page([user_from_api(u) for u in resp.get("Users", [])], resp.get("PaginationToken"))
+
+    def list_groups_page(self, pool_id: str, token: str | None) -> Page[GroupRecord]:
+        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": PAGE_LIMIT}
+        if token:
+            kwargs["NextToken"] = token
+        resp = self.call("list_groups", **kwargs)
+        return Page([group_from_api(g) for g in resp.get("Groups", [])], resp.get("NextToken"))
+
+    def list_members_page(self, pool_id: str, group: str, token: str | None) -> Page[MembershipRecord]:
+        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group, "Limit": PAGE_LIMIT}
+        if token:
+            kwargs["NextToken"] = token
+        resp = self.call("list_users_in_group", **kwargs)
+        return Page(
+            [MembershipRecord(group=group, username=u["Username"]) for u in resp.get("Users", [])],
+            resp.get("NextToken"),
+        )
+
+    def iter_users(self, pool_id: str, filter_: str | None = None) -> Iterator[UserRecord]:
+        token: str | None = None
+        while True:
+            page = self.list_users_page(pool_id, token, filter_)
+            yield from page.items
+            token = page.next_token
+            if not token:
+                return
+
+    def iter_groups(self, pool_id: str) -> Iterator[GroupRecord]:
+        token: str | None = None
+        while True:
+            page = self.list_groups_page(pool_id, token)
+            yield from page.items
+            token = page.next_token
+            if not token:
+                return
+
+    def iter_members(self, pool_id: str, group: str) -> Iterator[str]:
+        token: str | None = None
+        while True:
+            page = self.list_members_page(pool_id, group, token)
+            yield from (m.username for m in page.items)
+            token = page.next_token
+            if not token:
+                return
+
+    def pool_config(self, pool_id: str) -> PoolConfigRecord:
+        """Everything a restore needs to build a matching pool; never a secret."""
+        pool = self.describe_pool(pool_id)
+        mfa = _jsonable(self.call("get_user_pool_mfa_config", UserPoolId=pool_id))
+        clients = []
+        for client_id in self._paged_ids("list_user_pool_clients", "UserPoolClients", "ClientId", pool_id):
+            desc = self.call("describe_user_pool_client", UserPoolId=pool_id, ClientId=client_id)
+            clients.append(_jsonable(desc["UserPoolClient"]))
+        providers = []
+        for name in self._paged_ids("list_identity_providers", "Providers", "ProviderName", pool_id):
+            desc = self.call("describe_identity_provider", UserPoolId=pool_id, ProviderName=name)
+            providers.append(_jsonable(desc["IdentityProvider"]))
+        servers = []
+        for ident in self._paged_ids("list_resource_servers", "ResourceServers", "Identifier", pool_id):
+            desc = self.call("describe_resource_server", UserPoolId=pool_id, Identifier=ident)
+            servers.append(_jsonable(desc["ResourceServer"]))
+        domain = None
+        domain_name = pool.get("CustomDomain") or pool.get("Domain")
+        if domain_name:
+            desc = self.call("describe_user_pool_domain", Domain=domain_name)
+            domain = _jsonable(desc.get("DomainDescription")) or None
+        return PoolConfigRecord(
+            user_pool=pool,
+            mfa_config=mfa,
+            app_clients=clients,
+            identity_providers=providers,
+            resource_servers=servers,
+            domain=domain,
+        )
+
+    def _paged_ids(self, operation: str, list_key: str, id_key: str, pool_id: str) -> Iterator[str]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": PAGE_LIMIT}
+            if operation == "list_resource_servers":
+                kwargs["MaxResults"] = 50  # its own maximum
+            if token:
+                kwargs["NextToken"] = token
+            resp = self.call(operation, **kwargs)
+            for item in resp.get(list_key, []):
+                yield item[id_key]
+            token = resp.get("NextToken")
+            if not token:
+                return
+
+    def get_user(self, pool_id: str, username: str) -> UserRecord | None:
+        try:
+            resp = self.call("admin_get_user", UserPoolId=pool_id, Username=username)
+        except UserNotFoundError:
+            return None
+        return user_from_api(resp)
+
+    def groups_for_user(self, pool_id: str, username: str) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Username": username, "Limit": PAGE_LIMIT}
+            if token:
+                kwargs["NextToken"] = token
+            resp = self.call("admin_list_groups_for_user", not_found=UserNotFoundError, **kwargs)
+            names.extend(g["GroupName"] for g in resp.get("Groups", []))
+            token = resp.get("NextToken")
+            if not token:
+                return names
+
+    # ------------------------------------------------------------------ writes
+    def add_custom_attributes(self, pool_id: str, schema: list[dict[str, Any]]) -> None:
+        for start in range(0, len(schema), 25):  # at most 25 per call
+            self.call(
+                "add_custom_attributes", UserPoolId=pool_id, CustomAttributes=schema[start : start + 25]
+            )
+
+    def create_group(self, pool_id: str, group: GroupRecord) -> None:
+        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
+        if group.description is not None:
+            kwargs["Description"] = group.description
+        if group.precedence is not None:
+            kwargs["Precedence"] = group.precedence
+        if group.role_arn is not None:
+            kwargs["RoleArn"] = group.role_arn
+        self.call("create_group", **kwargs)
+
+    def update_group(self, pool_id: str, group: GroupRecord) -> None:
+        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
+        if group.description is not None:
+            kwargs["Description"] = group.description
+        if group.precedence is not None:
+            kwargs["Precedence"] = group.precedence
+        if group.role_arn is not None:
+            kwargs["RoleArn"] = group.role_arn
+        self.call("update_group", **kwargs)
+
+    def create_user(self, pool_id: str, username: str, attributes: dict[str, str]) -> UserRecord:
+        resp = self.call(
+            "admin_create_user",
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+            MessageAction="SUPPRESS",
+        )
+        return user_from_api(resp["User"])
+
+    def set_enabled(self, pool_id: str, username: str, enabled: bool) -> None:
+        op = "admin_enable_user" if enabled else "admin_disable_user"
+        self.call(op, not_found=UserNotFoundError, UserPoolId=pool_id, Username=username)
+
+    def set_password(self, pool_id: str, username: str, password: str, *, permanent: bool) -> None:
+        self.call(
+            "admin_set_user_password",
+            not_found=UserNotFoundError,
+            UserPoolId=pool_id,
+            Username=username,
+            Password=password,
+            Permanent=permanent,
+        )
+
+    def update_attributes(self, pool_id: str, username: str, attributes: dict[str, str]) -> None:
+        self.call(
+            "admin_update_user_attributes",
+            not_found=UserNotFoundError,
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+        )
+
+    def add_to_group(self, pool_id: str, username: str, group: str) -> None:
+        self.call(
+            "admin_add_user_to_group",
+            not_found=UserNotFoundError,
+            UserPoolId=pool_id,
+            Username=username,
+            GroupName=group,
+        )
+
+    def remove_from_group(self, pool_id: str, username: str, group: str) -> None:
+        self.call(
+            "admin_remove_user_from_group",
+            not_found=UserNotFoundError,
+            UserPoolId=pool_id,
+            Username=username,
+            GroupName=group,
+        )
+
+    def link_provider(
+        self, pool_id: str, username: str, provider: str, attr_name: str, attr_value: str
+    ) -> None:
+        self.call(
+            "admin_link_provider_for_user",
+            UserPoolId=pool_id,
+            DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": username},
+            SourceUser={
+                "ProviderName": provider,
+                "ProviderAttributeName": attr_name,
+                "ProviderAttributeValue": attr_value,
+            },
+        )
+
+    # ------------------------------------------------------------------ restore
+    def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
+        """One group of a pool, or None when the pool has no such group."""
+
+        class _NoSuchGroup(BackupError):
+            pass
+
+        try:
+            resp = self.call("get_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
+        except _NoSuchGroup:
+            return None
+        return group_from_api(resp["Group"])
+
+    def identity_provider_names(self, pool_id: str) -> list[str]:
+        """The names of the pool's identity providers (SAML, OIDC, social)."""
+        return list(self._paged_ids("list_identity_providers", "Providers", "ProviderName", pool_id))
+
+    def invite_user(
+        self, pool_id: str, username: str, attributes: dict[str, str], delivery_mediums: list[str]
+    ) -> UserRecord:
+        """AdminCreateUser that lets Cognito send the invitation (a temporary password)."""
+        resp = self.call(
+            "admin_create_user",
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+            DesiredDeliveryMediums=delivery_mediums,
+        )
+        return user_from_api(resp["User"])
+
+    def delete_attributes(self, pool_id: str, username: str, names: list[str]) -> None:
+        self.call(
+            "admin_delete_user_attributes",
+            not_found=UserNotFoundError,
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributeNames=names,
+        )

@@ -1,0 +1,329 @@
+"""Full export of a user pool: streamed, paced, resumable.
+
+The run is a sequence of steps; between steps it checks its deadline and whether a part
+is full, and at those boundaries it closes the open parts and saves a checkpoint in S3.
+A later call with the same pool, bucket and prefix continues the same snapshot. Part
+keys are numbered from the checkpoint, so a run that crashed between checkpoints is
+simply redone from the last one, overwriting what it had written.
+
+Listing runs as "cursors" (16 `sub` prefix shards of ListUsers, then one per group for
+ListUsersInGroup) fetched a page at a time, several cursors at once, all sharing the
+UserList quota through the pacer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from . import __version__
+from .cognito import SUB_SHARDS, CognitoGateway, Page
+from .digest import group_digest, user_digest
+from .errors import UsageError
+from .models import (
+    SCHEMA_VERSION,
+    Counts,
+    ExportCheckpoint,
+    GroupStateRecord,
+    Manifest,
+    MembershipRecord,
+    PartKind,
+    SnapshotKind,
+    UserRecord,
+    UserStateRecord,
+    utcnow,
+)
+from .pacing import Deadline
+from .store import (
+    DEFAULT_PART_MAX_BYTES,
+    MANIFEST_NAME,
+    PART_SUFFIX,
+    PartWriter,
+    SnapshotStore,
+    checkpoint_key,
+    snapshot_dir,
+    snapshot_id_for,
+)
+
+DEFAULT_PARALLELISM = 4
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    prefix: str = "backups"
+    parallelism: int = DEFAULT_PARALLELISM
+    part_max_bytes: int = DEFAULT_PART_MAX_BYTES
+
+
+class ExportResult(BaseModel):
+    status: Literal["complete", "incomplete"]
+    kind: SnapshotKind
+    snapshot_id: str
+    manifest_key: str | None = None
+    base_manifest_key: str | None = None
+    counts: Counts
+    parts: int
+    invocations: int
+
+
+ProgressFn = Callable[[Counts], None]
+
+
+def _cursor_ids(cp: ExportCheckpoint) -> list[str]:
+    return [f"u:{s}" for s in SUB_SHARDS] + [f"g:{i}" for i in range(len(cp.group_names))]
+
+
+class ExportRun:
+    """One invocation's worth of work on one snapshot (new or resumed)."""
+
+    def __init__(
+        self,
+        gateway: CognitoGateway,
+        store: SnapshotStore,
+        cp: ExportCheckpoint,
+        deadline: Deadline,
+        options: ExportOptions,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.gw = gateway
+        self.store = store
+        self.cp = cp
+        self.deadline = deadline
+        self.options = options
+        self.progress = progress
+        self.directory = snapshot_dir(cp.prefix, cp.user_pool_id, cp.kind, cp.snapshot_id)
+        self._writers: dict[PartKind, PartWriter] = {}
+        self._ckpt_key = checkpoint_key(cp.prefix, cp.user_pool_id, f"export-{cp.kind}")
+
+    # ------------------------------------------------------------------ parts
+    def _writer(self, kind: PartKind) -> PartWriter:
+        if kind not in self._writers:
+            self._writers[kind] = PartWriter(
+                self.store, self.directory, kind, max_bytes=self.options.part_max_bytes
+            )
+        return self._writers[kind]
+
+    def emit(self, kind: PartKind, record: BaseModel) -> None:
+        self._writer(kind).write(record)
+
+    def _close_parts(self) -> None:
+        for writer in self._writers.values():
+            self.cp.part_seq += 1
+            info = writer.close(self.cp.part_seq)
+            if info is None:
+                self.cp.part_seq -= 1
+            else:
+                self.cp.parts.append(info)
+
+    def roll_full_parts(self) -> None:
+        if any(w.full for w in self._writers.values()):
+            self._close_parts()
+
+    def checkpoint(self) -> None:
+        self._close_parts()
+        self.store.put_json(self._ckpt_key, self.cp)
+
+    def _boundary(self) -> bool:
+        """Between steps: roll full parts; True when the run must stop now."""
+        if self.progress:
+            self.progress(self.cp.counts)
+        if self.deadline.expired():
+            self.checkpoint()
+            return True
+        if any(w.full for w in self._writers.values()):
+            self.checkpoint()
+        return False
+
+    # ------------------------------------------------------------------ steps
+    def run(self) -> bool:
+        """Do as much as the deadline allows; True when the snapshot is written."""
+        self.cp.invocations += 1
+        if self.cp.phase == "config":
+            self.emit("config", self.gw.pool_config(self.cp.user_pool_id))
+            self.cp.phase = "groups"
+            if self._boundary():
+                return False
+        if self.cp.phase == "groups" and not self._groups():
+            return False
+        if self.cp.phase == "users" and not self._listing():
+            return False
+        self.finish()
+        return True
+
+    def _groups(self) -> bool:
+        while True:
+            page = self.gw.list_groups_page(self.cp.user_pool_id, self.cp.token)
+            for group in page.items:
+                self.on_group(group)
+                self.cp.group_names.append(group.name)
+            self.cp.token = page.next_token
+            if not page.next_token:
+                self.cp.phase = "users"
+                self.cp.token = None
+            if self._boundary():
+                return False
+            if self.cp.phase != "groups":
+                return True
+
+    def _fetch(self, cursor: str, token: str | None) -> Page[Any]:
+        kind, _, ref = cursor.partition(":")
+        if kind == "u":
+            return self.gw.list_users_page(self.cp.user_pool_id, token, f'sub ^= "{ref}"')
+        return self.gw.list_members_page(self.cp.user_pool_id, self.cp.group_names[int(ref)], token)
+
+    def _listing(self) -> bool:
+        cursors = _cursor_ids(self.cp)
+        active = self.cp.active  # cursor -> token of its next page (None: first page)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+            while active or self.cp.next_cursor < len(cursors):
+                while len(active) < self.options.parallelism and self.cp.next_cursor < len(cursors):
+                    active[cursors[self.cp.next_cursor]] = None
+                    self.cp.next_cursor += 1
+                order = sorted(active, key=cursors.index)
+                pages = list(pool.map(lambda c: self._fetch(c, active[c]), order))
+                for cursor, page in zip(order, pages, strict=True):
+                    for item in page.items:
+                        if isinstance(item, UserRecord):
+                            self.on_user(item)
+                        else:
+                            self.on_membership(item)
+                    if page.next_token:
+                        active[cursor] = page.next_token
+                    else:
+                        del active[cursor]
+                if self._boundary():
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ records
+    def on_group(self, group: Any) -> None:
+        self.emit("groups", group)
+        self.emit("state", GroupStateRecord(name=group.name, digest=group_digest(group)))
+        self.cp.counts.groups += 1
+
+    def on_user(self, user: UserRecord) -> None:
+        self.emit("users", user)
+        self.emit("state", UserStateRecord(username=user.username, digest=user_digest(user)))
+        self.cp.counts.users += 1
+
+    def on_membership(self, membership: MembershipRecord) -> None:
+        self.emit("memberships", membership)
+        self.emit("state", membership)
+        self.cp.counts.memberships += 1
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> str:
+        self._close_parts()
+        self._remove_strays()
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            snapshot_id=self.cp.snapshot_id,
+            kind=self.cp.kind,
+            user_pool_id=self.cp.user_pool_id,
+            region=self.cp.region,
+            started_at=self.cp.started_at,
+            finished_at=utcnow(),
+            base_manifest_key=self.cp.base_manifest_key,
+            counts=self.cp.counts,
+            parts=self.cp.parts,
+            tool_version=__version__,
+        )
+        key = self.store.write_manifest(self.directory, manifest)
+        self.store.delete(self._ckpt_key)
+        return key
+
+    def _remove_strays(self) -> None:
+        """Parts left by a run that crashed between checkpoints are not in the snapshot."""
+        listed = {p.key for p in self.cp.parts}
+        for key in self.store.list_keys(self.directory):
+            if key.endswith(PART_SUFFIX) and key not in listed:
+                self.store.delete(key)
+
+
+def new_snapshot_id(store: SnapshotStore, prefix: str, pool_id: str, now: datetime) -> str:
+    """A time-sorted id, unique across both kinds of a pool (so an incremental taken in the
+    same second as its base still sorts after it)."""
+    base = snapshot_id_for(now)
+    candidate, n = base, 0
+    while any(
+        any(True for _ in store.list_keys(snapshot_dir(prefix, pool_id, kind, candidate)))
+        for kind in ("full", "incremental")
+    ):
+        n += 1
+        candidate = f"{base}-{n:02d}"
+    return candidate
+
+
+def run_export(
+    gateway: CognitoGateway,
+    store: SnapshotStore,
+    pool_id: str,
+    *,
+    deadline: Deadline | None = None,
+    options: ExportOptions | None = None,
+    incremental: bool = False,
+    progress: ProgressFn | None = None,
+) -> ExportResult:
+    """Export (or continue exporting) one pool. Bad input fails before any write."""
+    options = options or ExportOptions()
+    deadline = deadline or Deadline.never()
+    if not pool_id:
+        raise UsageError("a user pool id is required")
+    store.check_bucket()
+    gateway.describe_pool(pool_id)  # no such pool / no access: fail before writing
+
+    requested: SnapshotKind = "incremental" if incremental else "full"
+    cp = _open_checkpoint(store, options.prefix, pool_id, requested)
+    if cp is None:
+        base_key = None
+        if incremental:
+            from .incremental import find_base
+
+            base_key = find_base(store, options.prefix, pool_id)
+        kind: SnapshotKind = "incremental" if base_key else "full"
+        now = utcnow()
+        cp = ExportCheckpoint(
+            snapshot_id=new_snapshot_id(store, options.prefix, pool_id, now),
+            kind=kind,
+            user_pool_id=pool_id,
+            region=gateway.region,
+            prefix=options.prefix,
+            started_at=now,
+            base_manifest_key=base_key,
+        )
+    run: ExportRun
+    if cp.kind == "incremental":
+        from .incremental import IncrementalRun
+
+        run = IncrementalRun(gateway, store, cp, deadline, options, progress)
+    else:
+        run = ExportRun(gateway, store, cp, deadline, options, progress)
+    done = run.run()
+    return ExportResult(
+        status="complete" if done else "incomplete",
+        kind=cp.kind,
+        snapshot_id=cp.snapshot_id,
+        manifest_key=(run.directory + MANIFEST_NAME) if done else None,
+        base_manifest_key=cp.base_manifest_key,
+        counts=cp.counts,
+        parts=len(cp.parts),
+        invocations=cp.invocations,
+    )
+
+
+def _open_checkpoint(
+    store: SnapshotStore, prefix: str, pool_id: str, requested: SnapshotKind
+) -> ExportCheckpoint | None:
+    """An unfinished export of this pool, if any. An incremental request with no base
+    becomes a full export, so an open full checkpoint is continued for it too."""
+    names = ["export-incremental", "export-full"] if requested == "incremental" else ["export-full"]
+    for name in names:
+        raw = store.get_json(checkpoint_key(prefix, pool_id, name))
+        if raw is not None:
+            return ExportCheckpoint.model_validate(raw)
+    return None

@@ -1,0 +1,21 @@
+"""What the Lambda handlers share: settings, clients and core objects from the environment."""
+
+from __future__ import annotations
+
+from .aws import AwsClients
+from .cognito import CognitoGateway
+from .pacing import DEFAULT_QUOTAS, Pacer
+from .settings import Settings
+from .store import SnapshotStore
+
+
+class Runtime:
+    """Built per invocation from validated settings (cheap: clients are lazy)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
+        self.store = SnapshotStore(self.clients.s3(), settings.bucket_name, settings.kms_key_arn)
+        self.gateway = CognitoGateway(
+            self.clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=settings.quota_fraction)
+        )

@@ -1,0 +1,42 @@
+"""Configuration from the environment, validated once and cached (no import-time reads)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UsageError
+
+
+class Settings(BaseModel):
+    """What the Lambdas read from their environment (names as in template.yaml)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bucket_name: str = Field(min_length=3, alias="BUCKET_NAME")
+    user_pool_id: str | None = Field(default=None, alias="USER_POOL_ID")
+    backup_prefix: str = Field(default="backups", alias="BACKUP_PREFIX")
+    kms_key_arn: str | None = Field(default=None, alias="KMS_KEY_ARN")
+    region: str | None = Field(default=None, alias="AWS_REGION")
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    # Seconds kept free before the Lambda's deadline to close a part and checkpoint.
+    deadline_margin_seconds: float = Field(default=60.0, ge=0, alias="DEADLINE_MARGIN_SECONDS")
+    # Fraction of each Cognito quota this deployment may use (several pools, other tools).
+    quota_fraction: float = Field(default=1.0, gt=0, le=1, alias="QUOTA_FRACTION")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        env = {k: v for k, v in env.items() if v != ""}
+        try:
+            return cls.model_validate(env)
+        except ValidationError as exc:
+            fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+            raise UsageError(f"invalid or missing environment settings: {fields}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,332 @@
+"""The only S3 code: snapshot layout, streamed parts, manifests, checkpoints, tags.
+
+Layout (contract):
+    <prefix>/<pool>/<full|incremental>/<YYYY>/<MM>/<DD>/<snapshot-id>/manifest.json
+    <prefix>/<pool>/<full|incremental>/<YYYY>/<MM>/<DD>/<snapshot-id>/<kind>-<seq>.jsonl.gz
+Working state lives beside the snapshots, never inside a snapshot's folder:
+    <prefix>/<pool>/checkpoints/...
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
+
+from .errors import AccessDeniedError, BackupError, BucketNotFoundError, SnapshotNotFoundError, StorageError
+from .models import Manifest, PartInfo, PartKind, Record, SnapshotKind
+
+MANIFEST_NAME = "manifest.json"
+VALIDATION_REPORT_NAME = "validation-report.json"
+RESTORE_REPORT_PREFIX = "restore-report-"
+VALIDATION_TAG = "validation"
+PART_SUFFIX = ".jsonl.gz"
+
+DEFAULT_PART_MAX_BYTES = 8 * 1024 * 1024  # uncompressed bytes per part
+DEFAULT_PART_MAX_RECORDS = 100_000
+
+
+def snapshot_id_for(when: datetime) -> str:
+    return when.strftime("%Y%m%dT%H%M%SZ")
+
+
+def join_key(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def pool_root(prefix: str, pool_id: str) -> str:
+    return join_key(prefix, pool_id) + "/"
+
+
+def snapshot_dir(prefix: str, pool_id: str, kind: SnapshotKind, snapshot_id: str) -> str:
+    """The folder of one snapshot; the date comes from the snapshot id (UTC)."""
+    y, m, d = snapshot_id[0:4], snapshot_id[4:6], snapshot_id[6:8]
+    return join_key(prefix, pool_id, kind, y, m, d, snapshot_id) + "/"
+
+
+def checkpoint_key(prefix: str, pool_id: str, name: str) -> str:
+    return join_key(prefix, pool_id, "checkpoints", name) + ".json"
+
+
+def manifest_dir(manifest_key: str) -> str:
+    return manifest_key.rsplit("/", 1)[0] + "/"
+
+
+def part_key(directory: str, kind: PartKind, seq: int) -> str:
+    return f"{directory}{kind}-{seq:05d}{PART_SUFFIX}"
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class HashingReader(io.RawIOBase):
+    """Wraps a stream, counting and hashing every byte read through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha256.update(data)
+        self.bytes += n
+        return n
+
+    def drain(self) -> None:
+        while self.read(1 << 16):
+            pass
+
+
+class SnapshotStore:
+    """S3 access for one bucket; every write is encrypted and checksummed."""
+
+    def __init__(self, s3: Any, bucket: str, kms_key_arn: str | None = None) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.kms_key_arn = kms_key_arn or None
+
+    def use_bucket_default_key(self) -> None:
+        """With no key configured, follow the bucket's default KMS key if it has one.
+
+        A deployed backup bucket refuses writes that ask for anything but its KMS key, so
+        the CLI looks the key up instead of asking for SSE-S3. A bucket without a KMS
+        default (or that hides its configuration from us) keeps SSE-S3.
+        """
+        if self.kms_key_arn:
+            return
+        try:
+            rules = self._s3.get_bucket_encryption(Bucket=self.bucket)["ServerSideEncryptionConfiguration"][
+                "Rules"
+            ]
+        except ClientError:
+            return
+        for rule in rules:
+            default = rule.get("ApplyServerSideEncryptionByDefault", {})
+            if default.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse") and default.get("KMSMasterKeyID"):
+                self.kms_key_arn = default["KMSMasterKeyID"]
+                return
+
+    # ------------------------------------------------------------------ errors
+    def _fail(self, exc: ClientError, key: str | None = None) -> BackupError:
+        code = _error_code(exc)
+        if code == "NoSuchBucket":
+            return BucketNotFoundError(f"no such bucket: {self.bucket}")
+        if code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion"):
+            return SnapshotNotFoundError(f"no such object: s3://{self.bucket}/{key}")
+        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
+            return AccessDeniedError(f"access denied to s3://{self.bucket}/{key or ''} ({code})")
+        return StorageError(code, str(exc))
+
+    def check_bucket(self) -> None:
+        """Fail early, before any other work, if the bucket is missing or closed to us."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise BucketNotFoundError(f"no such bucket: {self.bucket}") from exc
+            raise self._fail(exc) from exc
+
+    # ------------------------------------------------------------------ writes
+    def _encryption(self) -> dict[str, str]:
+        if self.kms_key_arn:
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn}
+        return {"ServerSideEncryption": "AES256"}
+
+    def put_bytes(
+        self, key: str, body: bytes, content_type: str = "application/octet-stream", **extra: Any
+    ) -> tuple[str, str | None]:
+        """Write one object; returns (hex sha256, version id)."""
+        digest = hashlib.sha256(body)
+        try:
+            resp = self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
+                **self._encryption(),
+                **extra,
+            )
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        return digest.hexdigest(), resp.get("VersionId")
+
+    def put_json(self, key: str, value: BaseModel | dict[str, Any], **extra: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            body = value.model_dump_json(indent=2, exclude_none=False).encode()
+        else:
+            body = json.dumps(value, indent=2, default=str).encode()
+        return self.put_bytes(key, body, "application/json", **extra)[1]
+
+    def delete(self, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+
+    # ------------------------------------------------------------------ reads
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        return body
+
+    def open(self, key: str, version_id: str | None = None) -> HashingReader:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            body = self._s3.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        return HashingReader(body)
+
+    def get_json(self, key: str) -> Any | None:
+        """The parsed object, or None when it does not exist."""
+        try:
+            return json.loads(self.get_bytes(key))
+        except SnapshotNotFoundError:
+            return None
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        try:
+            resp: dict[str, Any] = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, key) from exc
+        return resp
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"]
+        except ClientError as exc:
+            raise self._fail(exc, prefix) from exc
+
+    # ------------------------------------------------------------------ tags
+    def get_tags(self, key: str) -> dict[str, str]:
+        try:
+            resp = self._s3.get_object_tagging(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        return {t["Key"]: t["Value"] for t in resp.get("TagSet", [])}
+
+    def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        try:
+            self._s3.put_object_tagging(
+                Bucket=self.bucket,
+                Key=key,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+            )
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+
+    # ------------------------------------------------------------------ snapshots
+    def write_manifest(self, directory: str, manifest: Manifest) -> str:
+        key = directory + MANIFEST_NAME
+        self.put_json(key, manifest)
+        return key
+
+    def read_manifest(self, key: str) -> Manifest:
+        from .errors import SnapshotCorruptError
+
+        raw = self.get_bytes(key)
+        try:
+            return Manifest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise SnapshotCorruptError(f"{key}: manifest does not parse: {exc.errors()[0]['msg']}") from exc
+
+    def manifest_keys(self, prefix: str, pool_id: str) -> list[str]:
+        """Every manifest of a pool, newest first (snapshot ids sort by time)."""
+        root = pool_root(prefix, pool_id)
+        keys = [k for k in self.list_keys(root) if k.endswith("/" + MANIFEST_NAME)]
+        return sorted(keys, key=lambda k: (k.rsplit("/", 2)[-2], k), reverse=True)
+
+    def iter_records(self, part: PartInfo) -> Iterator[Record]:
+        """Stream a part's records (one line at a time; memory stays flat)."""
+        from .models import parse_record
+
+        reader = self.open(part.key, part.version_id)
+        with gzip.GzipFile(fileobj=io.BufferedReader(reader), mode="rb") as lines:
+            for line in lines:
+                if line.strip():
+                    yield parse_record(line)
+
+
+class PartWriter:
+    """Gzipped JSON Lines for one part kind, rolled over at a size bound.
+
+    Only the compressed bytes of the open part are in memory, so memory use is bounded
+    by the part size, not the pool's size. A part closes at a page boundary so that a
+    checkpoint taken then describes exactly the parts written.
+    """
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        directory: str,
+        kind: PartKind,
+        *,
+        max_bytes: int = DEFAULT_PART_MAX_BYTES,
+        max_records: int = DEFAULT_PART_MAX_RECORDS,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self.kind: PartKind = kind
+        self._max_bytes = max_bytes
+        self._max_records = max_records
+        self._reset()
+
+    def _reset(self) -> None:
+        self._buffer = io.BytesIO()
+        self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=6, mtime=0)
+        self.records = 0
+        self.raw_bytes = 0
+
+    def write(self, record: BaseModel) -> None:
+        line = record.model_dump_json(exclude_defaults=False).encode() + b"\n"
+        self._gzip.write(line)
+        self.records += 1
+        self.raw_bytes += len(line)
+
+    @property
+    def full(self) -> bool:
+        return self.raw_bytes >= self._max_bytes or self.records >= self._max_records
+
+    def close(self, seq: int) -> PartInfo | None:
+        """Upload the open part as number `seq`; None if it holds nothing."""
+        if self.records == 0:
+            return None
+        self._gzip.close()
+        body = self._buffer.getvalue()
+        key = part_key(self._directory, self.kind, seq)
+        sha, version = self._store.put_bytes(key, body, "application/x-ndjson")
+        info = PartInfo(
+            key=key, records=self.records, bytes=len(body), sha256=sha, kind=self.kind, version_id=version
+        )
+        self._reset()
+        return info

@@ -1,0 +1,83 @@
+"""Shared fixtures: moto in-process AWS, a versioned bucket, pools, a fake Lambda context."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from cognito_backup.aws import AwsClients
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.pacing import Pacer
+from cognito_backup.store import SnapshotStore
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "events"
+BUCKET = "cognito-backup-test"
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test can reach AWS: fake credentials, a fixed region, no endpoint override."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CognitoBackup")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cognito-backup")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsClients]:
+    with mock_aws():
+        yield AwsClients(region="us-east-1")
+
+
+@pytest.fixture
+def bucket(aws: AwsClients) -> str:
+    s3 = aws.s3()
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return BUCKET
+
+
+@pytest.fixture
+def store(aws: AwsClients, bucket: str) -> SnapshotStore:
+    return SnapshotStore(aws.s3(), bucket)
+
+
+@pytest.fixture
+def gateway(aws: AwsClients) -> CognitoGateway:
+    """Unpaced: moto answers instantly; pacing has its own tests."""
+    return CognitoGateway(aws.cognito(), Pacer(quotas={}), base_delay=0.0)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return data

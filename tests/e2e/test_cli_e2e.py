@@ -1,0 +1,121 @@
+"""The installed CLI, as a separate process, against a strict moto server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from cognito_local.seed import create_pool, seed_pool
+from cognito_local.server import LocalAws
+
+pytestmark = pytest.mark.e2e
+BUCKET = "e2e-backups"
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalAws]:
+    with LocalAws() as server:
+        yield server
+
+
+@pytest.fixture
+def env(local: LocalAws) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=local.endpoint_url,
+        AWS_ACCESS_KEY_ID="e2e",
+        AWS_SECRET_ACCESS_KEY="e2e",
+        AWS_REGION="us-east-1",
+    )
+    return env
+
+
+@pytest.fixture
+def clients(local: LocalAws) -> tuple[Any, Any]:
+    session = boto3.session.Session(
+        aws_access_key_id="e2e", aws_secret_access_key="e2e", region_name="us-east-1"
+    )
+    return (
+        session.client("cognito-idp", endpoint_url=local.endpoint_url),
+        session.client("s3", endpoint_url=local.endpoint_url),
+    )
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("cognito-backup", path=str(Path(sys.executable).parent))
+    assert exe, "the cognito-backup entry point is installed"
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_export_then_list_through_the_cli(env, clients) -> None:
+    cognito, s3 = clients
+    s3.create_bucket(Bucket=BUCKET)
+    pool_id = create_pool(cognito, "e2e")
+    seeded = seed_pool(cognito, pool_id, users=150, groups=4, big_group_members=70)
+    # When the pool is exported through the CLI
+    proc = cli(env, "export", "--user-pool-id", pool_id, "--bucket", BUCKET)
+    assert proc.returncode == 0, proc.stderr
+    manifest_key = proc.stdout.strip().splitlines()[-1]
+    assert manifest_key.startswith(f"backups/{pool_id}/full/") and manifest_key.endswith("/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    assert manifest["counts"]["users"] == seeded.users
+    assert manifest["counts"]["memberships"] == seeded.memberships
+    # Then list shows it, in text and in JSON
+    listed = cli(env, "list", "--bucket", BUCKET, "--user-pool-id", pool_id, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["manifest_key"] for r in rows] == [manifest_key]
+    assert rows[0]["kind"] == "full" and rows[0]["counts"]["users"] == seeded.users
+    text = cli(env, "list", "--bucket", BUCKET, "--user-pool-id", pool_id)
+    assert manifest["snapshot_id"] in text.stdout
+
+
+def test_json_output_and_endpoint_flag(env, local, clients) -> None:
+    cognito, s3 = clients
+    s3.create_bucket(Bucket="e2e-json")
+    pool_id = create_pool(cognito, "e2e-json")
+    seed_pool(cognito, pool_id, users=10, groups=1)
+    flag_env = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}
+    proc = cli(
+        flag_env,
+        "export",
+        "--user-pool-id",
+        pool_id,
+        "--bucket",
+        "e2e-json",
+        "--json",
+        "--endpoint-url",
+        local.endpoint_url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "complete" and result["counts"]["users"] == 10
+
+
+@pytest.mark.parametrize(
+    ("pool", "bucket", "message"),
+    [
+        ("us-east-1_nosuchpool", BUCKET, "no such user pool"),
+        (None, "no-such-bucket-e2e", "no such bucket"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(env, clients, pool, bucket, message) -> None:
+    cognito, s3 = clients
+    if bucket == BUCKET:
+        s3.create_bucket(Bucket=BUCKET)
+    pool_id = pool or create_pool(cognito, "e2e-bad")
+    before = s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
+    proc = cli(env, "export", "--user-pool-id", pool_id, "--bucket", bucket)
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == before

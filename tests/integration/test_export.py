@@ -1,0 +1,255 @@
+"""Full export against moto: what a snapshot captures, and that resuming changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from cognito_backup.cognito import PAGE_LIMIT, CognitoGateway
+from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError
+from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.models import Manifest, PoolConfigRecord, UserRecord
+from cognito_backup.pacing import CountdownDeadline
+from cognito_backup.store import MANIFEST_NAME, SnapshotStore
+
+USERNAMES = ["alice", "bob+test", "carol.smith", "dave@example.com", "zoë", "李雷"]
+
+
+def make_pool(cognito: Any, *, extra_users: int = 70, groups: int = 65, big_group: int = 65) -> str:
+    pool_id: str = cognito.create_user_pool(
+        PoolName="source",
+        Schema=[
+            {"Name": "tenant", "AttributeDataType": "String", "Mutable": False},
+            {"Name": "level", "AttributeDataType": "Number", "Mutable": True},
+        ],
+        AutoVerifiedAttributes=["email"],
+    )["UserPool"]["Id"]
+    cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="web", GenerateSecret=True)
+    names = USERNAMES + [f"user{i:03d}" for i in range(extra_users)]
+    for i, name in enumerate(names):
+        attrs = [
+            {"Name": "email", "Value": f"u{i}@example.com"},
+            {"Name": "email_verified", "Value": "true" if i % 3 else "false"},
+            {"Name": "given_name", "Value": "José" if i % 2 else "Zoë"},
+            {"Name": "custom:tenant", "Value": f"t{i % 4}"},
+        ]
+        if i % 5 == 0:
+            attrs += [
+                {"Name": "phone_number", "Value": f"+1555000{i:04d}"},
+                {"Name": "phone_number_verified", "Value": "false"},
+            ]
+        cognito.admin_create_user(
+            UserPoolId=pool_id, Username=name, UserAttributes=attrs, MessageAction="SUPPRESS"
+        )
+        if i % 7 == 0:
+            cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
+    for g in range(groups):
+        cognito.create_group(
+            UserPoolId=pool_id,
+            GroupName=f"group-{g:02d}",
+            Description=f"Group {g}",
+            Precedence=g,
+            RoleArn=f"arn:aws:iam::123456789012:role/group-{g}",
+        )
+    for name in names[:big_group]:
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName="group-00")
+    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username="zoë", GroupName="group-01")
+    return pool_id
+
+
+def read_records(store: SnapshotStore, manifest: Manifest) -> list[dict[str, Any]]:
+    """The snapshot's data records (the state index parts left out)."""
+    out: list[dict[str, Any]] = []
+    for part in manifest.parts:
+        if part.kind == "state":
+            continue
+        out.extend(r.model_dump(mode="json") for r in store.iter_records(part))
+    return out
+
+
+def comparable(records: list[dict[str, Any]]) -> list[str]:
+    """Records as sorted JSON strings: same content whatever the part boundaries."""
+    return sorted(json.dumps(r, sort_keys=True) for r in records)
+
+
+class LimitCheckingClient:
+    """Wraps the boto3 client to prove no call asks for a page above Cognito's 60."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.meta = client.meta
+        self.limits: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            for key in ("Limit", "MaxResults"):
+                if key in kwargs:
+                    self.limits.append(kwargs[key])
+            return fn(**kwargs)
+
+        return call
+
+
+def test_full_export_captures_users_groups_memberships_and_config(aws, store, gateway) -> None:
+    # Given a pool with custom attributes (one immutable), disabled and unverified users,
+    # unicode names, usernames with + . @, more than 60 groups and a group of 65 members
+    pool_id = make_pool(aws.cognito())
+    # When it is exported
+    result = run_export(gateway, store, pool_id)
+    # Then the snapshot is complete and its manifest is where the layout says
+    assert result.status == "complete"
+    assert result.manifest_key is not None
+    assert result.manifest_key.startswith(f"backups/{pool_id}/full/")
+    assert result.manifest_key.endswith(f"/{result.snapshot_id}/{MANIFEST_NAME}")
+    manifest = store.read_manifest(result.manifest_key)
+    assert manifest.counts.users == 76 and manifest.counts.groups == 65 and manifest.counts.memberships == 66
+    records = read_records(store, manifest)
+    by_type = Counter(r["type"] for r in records)
+    assert by_type["user"] == 76 and by_type["group"] == 65 and by_type["membership"] == 66
+    users = {r["username"]: UserRecord.model_validate(r) for r in records if r["type"] == "user"}
+    assert set(USERNAMES) <= set(users)
+    assert users["李雷"].attributes["custom:tenant"] == "t1"
+    assert users["alice"].enabled is False and users["bob+test"].enabled is True
+    assert users["alice"].attributes["email_verified"] == "false"
+    assert users["alice"].attributes["phone_number_verified"] == "false"
+    assert users["alice"].sub  # kept for the old -> new sub map of a restore
+    assert users["bob+test"].attributes["given_name"] == "José"
+    groups = {r["name"]: r for r in records if r["type"] == "group"}
+    assert groups["group-07"]["precedence"] == 7
+    assert groups["group-07"]["role_arn"] == "arn:aws:iam::123456789012:role/group-7"
+    assert groups["group-07"]["description"] == "Group 7"
+    members = {(r["group"], r["username"]) for r in records if r["type"] == "membership"}
+    assert len([m for m in members if m[0] == "group-00"]) == 65
+    assert ("group-01", "zoë") in members
+    config = next(PoolConfigRecord.model_validate(r) for r in records if r["type"] == "pool_config")
+    schema = {a["Name"]: a for a in config.user_pool["SchemaAttributes"]}
+    assert schema["custom:tenant"]["Mutable"] is False
+    assert config.app_clients and "ClientSecret" not in json.dumps(config.model_dump())
+
+
+def test_parts_match_manifest_and_are_encrypted_and_checksummed(aws, store, gateway) -> None:
+    pool_id = make_pool(aws.cognito(), extra_users=10, groups=3, big_group=5)
+    result = run_export(gateway, store, pool_id, options=ExportOptions(part_max_bytes=2_000))
+    assert result.manifest_key
+    manifest = store.read_manifest(result.manifest_key)
+    s3 = aws.s3()
+    assert len({p.kind for p in manifest.parts}) == 5  # config, groups, users, memberships, state
+    assert sum(1 for p in manifest.parts if p.kind == "users") > 1  # bounded parts roll over
+    for part in manifest.parts:
+        head = s3.head_object(Bucket=store.bucket, Key=part.key, ChecksumMode="ENABLED")
+        assert head["ServerSideEncryption"] == "AES256"
+        assert head["ContentLength"] == part.bytes
+        body = s3.get_object(Bucket=store.bucket, Key=part.key)["Body"].read()
+        lines = gzip.decompress(body).splitlines()
+        assert len(lines) == part.records
+        assert base64.b64decode(head["ChecksumSHA256"]).hex() == part.sha256
+    listed = {p.key for p in manifest.parts} | {result.manifest_key}
+    under = {
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=store.bucket, Prefix=result.manifest_key.rsplit("/", 1)[0])[
+            "Contents"
+        ]
+    }
+    assert under == listed  # nothing stray, no checkpoint left behind
+
+
+def test_kms_key_is_used_when_configured(aws, bucket, gateway) -> None:
+    key_arn = aws._session.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    store = SnapshotStore(aws.s3(), bucket, key_arn)
+    pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
+    result = run_export(gateway, store, pool_id)
+    assert result.manifest_key
+    head = aws.s3().head_object(Bucket=bucket, Key=result.manifest_key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == key_arn
+
+
+def test_no_call_asks_for_more_than_60(aws, store) -> None:
+    pool_id = make_pool(aws.cognito())
+    client = LimitCheckingClient(aws.cognito())
+    gw = CognitoGateway(client, base_delay=0.0)
+    gw._pacer.quotas.clear()
+    run_export(gw, store, pool_id)
+    assert client.limits and max(client.limits) <= PAGE_LIMIT
+
+
+@pytest.mark.parametrize("checks", [1, 2, 3, 7])
+def test_export_cut_by_deadline_resumes_to_the_same_content(aws, store, gateway, checks) -> None:
+    # Given a reference snapshot taken in one go
+    pool_id = make_pool(aws.cognito())
+    reference = run_export(gateway, store, pool_id, options=ExportOptions(prefix="ref"))
+    assert reference.manifest_key
+    expected = comparable(
+        [
+            r
+            for r in read_records(store, store.read_manifest(reference.manifest_key))
+            if r["type"] != "pool_config"
+        ]
+    )
+    # When the export is cut every few steps, and continued by later calls
+    options = ExportOptions(prefix="cut", part_max_bytes=3_000, parallelism=2)
+    results = [run_export(gateway, store, pool_id, deadline=CountdownDeadline(checks), options=options)]
+    while results[-1].status != "complete":
+        assert len(results) < 200
+        results.append(
+            run_export(gateway, store, pool_id, deadline=CountdownDeadline(checks), options=options)
+        )
+    # Then it took several calls, all on one snapshot, and the content is the same
+    assert len(results) > 2
+    assert len({r.snapshot_id for r in results}) == 1
+    assert results[-1].invocations == len(results)
+    final = results[-1]
+    assert final.manifest_key
+    manifest = store.read_manifest(final.manifest_key)
+    got = comparable([r for r in read_records(store, manifest) if r["type"] != "pool_config"])
+    assert got == expected
+    assert manifest.counts == store.read_manifest(reference.manifest_key).counts
+    assert sum(p.records for p in manifest.parts if p.kind == "users") == manifest.counts.users
+
+
+def test_crash_between_checkpoints_is_redone_without_strays(aws, store, gateway, monkeypatch) -> None:
+    pool_id = make_pool(aws.cognito(), extra_users=40, groups=3, big_group=10)
+    options = ExportOptions(part_max_bytes=1_500, parallelism=1)
+    # Given an export that checkpoints, then crashes after writing more parts
+    first = run_export(gateway, store, pool_id, deadline=CountdownDeadline(2), options=options)
+    assert first.status == "incomplete"
+    real_page = gateway.list_users_page
+    calls = {"n": 0}
+
+    def crashing_page(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise RuntimeError("Lambda killed")
+        return real_page(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "list_users_page", crashing_page)
+    with pytest.raises(RuntimeError):
+        run_export(gateway, store, pool_id, options=options)
+    monkeypatch.setattr(gateway, "list_users_page", real_page)
+    # When it runs again
+    final = run_export(gateway, store, pool_id, options=options)
+    # Then it finishes the same snapshot, with every user once and no part it does not list
+    assert final.status == "complete" and final.snapshot_id == first.snapshot_id and final.manifest_key
+    manifest = store.read_manifest(final.manifest_key)
+    usernames = [r["username"] for r in read_records(store, manifest) if r["type"] == "user"]
+    assert len(usernames) == len(set(usernames)) == 46
+    folder = final.manifest_key.rsplit("/", 1)[0]
+    keys = {o["Key"] for o in aws.s3().list_objects_v2(Bucket=store.bucket, Prefix=folder)["Contents"]}
+    assert keys == {p.key for p in manifest.parts} | {final.manifest_key}
+
+
+def test_missing_pool_or_bucket_fails_before_any_write(aws, bucket, gateway) -> None:
+    store = SnapshotStore(aws.s3(), bucket)
+    with pytest.raises(PoolNotFoundError, match="no such user pool"):
+        run_export(gateway, store, "us-east-1_doesnotexist")
+    assert aws.s3().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
+    with pytest.raises(BucketNotFoundError, match="no such bucket"):
+        run_export(gateway, SnapshotStore(aws.s3(), "no-such-bucket-here"), pool_id)

@@ -1,0 +1,58 @@
+"""CLI error handling: one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cognito_backup import cli
+from cognito_backup.aws import AwsClients
+
+
+class DeniedS3:
+    def head_bucket(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+
+    def get_bucket_encryption(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetBucketEncryption")
+
+
+class DeniedCognito:
+    class meta:
+        region_name = "us-east-1"
+
+    def describe_user_pool(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeUserPool")
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return cli.main(argv, out, err), out.getvalue(), err.getvalue()
+
+
+def test_access_denied_to_the_bucket_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AwsClients, "s3", lambda self: DeniedS3())
+    monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
+    code, out, err = run(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-denied"])
+    assert code == 1 and out == ""
+    assert err == "error: access denied to s3://b-denied/ (403)\n"
+
+
+def test_access_denied_to_cognito_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    class S3Ok(DeniedS3):
+        def head_bucket(self, **_: Any) -> None:
+            return None
+
+    monkeypatch.setattr(AwsClients, "s3", lambda self: S3Ok())
+    monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
+    code, _, err = run(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-ok"])
+    assert code == 1 and err.startswith("error: access denied to Cognito") and err.count("\n") == 1
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["validate", "--bucket", "b"], io.StringIO(), io.StringIO())
+    assert exc.value.code == 2
