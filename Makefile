@@ -37,7 +37,7 @@ schema: $(STAMP)
 	$(PY) scripts/gen_schema.py --check
 
 pytest: $(STAMP)
-	$(VENV)/bin/pytest -m "not infra" --cov --cov-branch --cov-report=term
+	$(VENV)/bin/pytest --cov --cov-branch --cov-report=term
 
 test: lint typecheck schema pytest
 

@@ -1,0 +1,229 @@
+"""Incremental exports: deltas by content, tombstones, the chain, diff, broken links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cognito_backup.chain import ChainBrokenError, open_view, resolve_chain
+from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.incremental import diff_snapshots, find_base
+from cognito_backup.models import UserDeletedRecord
+from cognito_backup.pacing import CountdownDeadline
+from cognito_backup.validate import validate_snapshot
+from cognito_local.seed import create_pool, pool_state, seed_pool
+
+
+def view_state(store: Any, manifest_key: str) -> dict[str, Any]:
+    """The pool a snapshot chain describes, in pool_state's shape (sub and status aside)."""
+    view = open_view(store, manifest_key)
+    users = {
+        u.username: {
+            "attributes": {k: v for k, v in u.attributes.items() if k != "sub"},
+            "enabled": u.enabled,
+        }
+        for u in view.users()
+    }
+    groups = {
+        g.name: {"description": g.description, "precedence": g.precedence, "role_arn": g.role_arn}
+        for g in view.groups()
+    }
+    return {
+        "users": users,
+        "groups": groups,
+        "memberships": {(m.group, m.username) for m in view.memberships()},
+    }
+
+
+def source_state(cognito: Any, pool_id: str) -> dict[str, Any]:
+    state = pool_state(cognito, pool_id)
+    return {
+        "users": {
+            k: {"attributes": v["attributes"], "enabled": v["enabled"]} for k, v in state["users"].items()
+        },
+        "groups": state["groups"],
+        "memberships": state["memberships"],
+    }
+
+
+def change_round(cognito: Any, pool_id: str, round_no: int) -> None:
+    """Add 7 users, change 10 (attributes, disable, group moves), delete 5, add and delete groups."""
+    users = []
+    token = None
+    while True:
+        page = cognito.list_users(
+            UserPoolId=pool_id, Limit=60, **({"PaginationToken": token} if token else {})
+        )
+        users += [u for u in page["Users"]]
+        token = page.get("PaginationToken")
+        if not token:
+            break
+    names = sorted(u["Username"] for u in users)
+    enabled = {u["Username"]: u["Enabled"] for u in users}
+    groups = sorted(g["GroupName"] for g in cognito.list_groups(UserPoolId=pool_id, Limit=60)["Groups"])
+    new_group = f"added-in-round-{round_no}"
+    cognito.create_group(UserPoolId=pool_id, GroupName=new_group, Description="new", Precedence=50 + round_no)
+    for i in range(7):
+        name = f"r{round_no}.new{i}"
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=name,
+            UserAttributes=[
+                {"Name": "email", "Value": f"{name}@example.com"},
+                {"Name": "custom:tenant", "Value": "n"},
+            ],
+            MessageAction="SUPPRESS",
+        )
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=new_group)
+    off = round_no * 20
+    for name in names[off : off + 4]:
+        cognito.admin_update_user_attributes(
+            UserPoolId=pool_id,
+            Username=name,
+            UserAttributes=[{"Name": "family_name", "Value": f"Changed{round_no}"}],
+        )
+    for name in names[off + 4 : off + 7]:
+        if enabled[name]:
+            cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
+        else:
+            cognito.admin_enable_user(UserPoolId=pool_id, Username=name)
+    for name in names[off + 7 : off + 10]:
+        for g in cognito.admin_list_groups_for_user(UserPoolId=pool_id, Username=name)["Groups"]:
+            cognito.admin_remove_user_from_group(UserPoolId=pool_id, Username=name, GroupName=g["GroupName"])
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=new_group)
+    for name in names[off + 10 : off + 15]:
+        cognito.admin_delete_user(UserPoolId=pool_id, Username=name)
+    cognito.delete_group(UserPoolId=pool_id, GroupName=groups[round_no % len(groups)])
+    cognito.update_group(UserPoolId=pool_id, GroupName=groups[-1], Description=f"edited in {round_no}")
+
+
+@pytest.fixture
+def pool(aws: Any) -> str:
+    pool_id = create_pool(aws.cognito(), "incremental-source")
+    seed_pool(aws.cognito(), pool_id, users=120, groups=5, big_group_members=65)
+    return pool_id
+
+
+def test_each_point_of_a_sequence_is_described_exactly(aws, store, gateway, pool) -> None:
+    # Given a full snapshot, then two rounds of changes each followed by an incremental
+    cognito = aws.cognito()
+    points: list[tuple[str, dict[str, Any]]] = []
+    full = run_export(gateway, store, pool)
+    assert full.kind == "full" and full.manifest_key
+    points.append((full.manifest_key, source_state(cognito, pool)))
+    for round_no in (1, 2):
+        change_round(cognito, pool, round_no)
+        inc = run_export(gateway, store, pool, incremental=True)
+        assert inc.kind == "incremental" and inc.manifest_key
+        # Then each incremental builds on the previous snapshot and records the round's changes
+        assert inc.base_manifest_key == points[-1][0]
+        c = inc.counts
+        assert (c.users_deleted, c.groups_deleted) == (5, 1)
+        assert c.users >= 7 + 4 + 3  # added, attributes changed, enabled flips (by content)
+        assert c.groups >= 2 and c.memberships >= 7 + 3 and c.memberships_removed >= 3
+        assert validate_snapshot(store, inc.manifest_key).valid
+        points.append((inc.manifest_key, source_state(cognito, pool)))
+    # Then every point's chain gives exactly the pool as it was then
+    for key, expected in points:
+        assert view_state(store, key) == expected
+    assert [link.manifest.kind for link in resolve_chain(store, points[-1][0])] == [
+        "full",
+        "incremental",
+        "incremental",
+    ]
+
+
+def test_an_unchanged_pool_gives_an_empty_incremental(aws, store, gateway, pool) -> None:
+    run_export(gateway, store, pool)
+    inc = run_export(gateway, store, pool, incremental=True)
+    assert inc.kind == "incremental"
+    assert inc.counts.model_dump() == dict.fromkeys(inc.counts.model_dump(), 0)
+
+
+def test_disabling_a_user_is_seen_though_the_modification_date_does_not_move(
+    aws, store, gateway, pool
+) -> None:
+    cognito = aws.cognito()
+    run_export(gateway, store, pool)
+    target = next(u for u in cognito.list_users(UserPoolId=pool, Limit=60)["Users"] if u["Enabled"])
+    cognito.admin_disable_user(UserPoolId=pool, Username=target["Username"])
+    inc = run_export(gateway, store, pool, incremental=True)
+    assert inc.counts.users == 1 and inc.manifest_key
+    changed = [u for u in open_view(store, inc.manifest_key).users() if u.username == target["Username"]]
+    assert changed[0].enabled is False
+
+
+def test_an_interrupted_incremental_resumes_to_the_same_content(aws, store, gateway, pool) -> None:
+    cognito = aws.cognito()
+    run_export(gateway, store, pool)
+    change_round(cognito, pool, 1)
+    expected = source_state(cognito, pool)
+    options = ExportOptions(part_max_bytes=2_000, parallelism=2)
+    results = [
+        run_export(gateway, store, pool, incremental=True, deadline=CountdownDeadline(2), options=options)
+    ]
+    while results[-1].status != "complete":
+        assert len(results) < 100
+        results.append(
+            run_export(gateway, store, pool, incremental=True, deadline=CountdownDeadline(2), options=options)
+        )
+    assert len(results) > 2 and len({r.snapshot_id for r in results}) == 1
+    final = results[-1]
+    assert final.kind == "incremental" and final.manifest_key
+    assert (final.counts.users_deleted, final.counts.groups_deleted) == (5, 1)
+    assert view_state(store, final.manifest_key) == expected
+    assert validate_snapshot(store, final.manifest_key).valid
+
+
+def test_a_failed_snapshot_is_never_built_on(aws, store, gateway, pool) -> None:
+    full = run_export(gateway, store, pool)
+    bad = run_export(gateway, store, pool, incremental=True)
+    assert bad.manifest_key and full.manifest_key
+    store.put_tags(bad.manifest_key, {"validation": "failed"})
+    # The next incremental skips the failed one and builds on the last valid snapshot
+    assert find_base(store, "backups", pool) == full.manifest_key
+    nxt = run_export(gateway, store, pool, incremental=True)
+    assert nxt.kind == "incremental" and nxt.base_manifest_key == full.manifest_key
+    # With no valid snapshot at all, an incremental request makes a full export
+    for key in (full.manifest_key, nxt.manifest_key):
+        assert key
+        store.put_tags(key, {"validation": "failed"})
+    assert run_export(gateway, store, pool, incremental=True).kind == "full"
+
+
+def test_a_missing_link_breaks_the_chain_by_name(aws, store, gateway, pool) -> None:
+    cognito = aws.cognito()
+    run_export(gateway, store, pool)
+    change_round(cognito, pool, 1)
+    first = run_export(gateway, store, pool, incremental=True)
+    change_round(cognito, pool, 2)
+    second = run_export(gateway, store, pool, incremental=True)
+    assert first.manifest_key and second.manifest_key
+    store.delete(first.manifest_key)
+    with pytest.raises(ChainBrokenError, match=first.manifest_key):
+        open_view(store, second.manifest_key)
+
+
+def test_diff_between_two_snapshots(aws, store, gateway, pool) -> None:
+    cognito = aws.cognito()
+    full = run_export(gateway, store, pool)
+    change_round(cognito, pool, 1)
+    inc = run_export(gateway, store, pool, incremental=True)
+    assert full.manifest_key and inc.manifest_key
+    diff = diff_snapshots(store, full.manifest_key, inc.manifest_key)
+    assert len(diff.users.added) == 7 and len(diff.users.removed) == 5
+    assert len(diff.groups.added) == 1 and len(diff.groups.removed) == 1 and len(diff.groups.changed) == 1
+    assert diff.as_dict(details=False)["users"] == {
+        "added": 7,
+        "removed": 5,
+        "changed": len(diff.users.changed),
+    }
+    assert any(line.startswith("  - ") for line in diff.lines(details=True))
+    tombstones = [
+        r
+        for p in store.read_manifest(inc.manifest_key).parts
+        if p.kind == "changes"
+        for r in store.iter_records(p)
+    ]
+    assert {r.username for r in tombstones if isinstance(r, UserDeletedRecord)} == set(diff.users.removed)
