@@ -119,3 +119,39 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(env, clients, pool, buck
     assert proc.stderr.count("\n") == 1 and message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == before
+
+
+def test_incremental_list_and_diff_through_the_cli(env, clients) -> None:
+    cognito, s3 = clients
+    s3.create_bucket(Bucket="e2e-chain")
+    pool_id = create_pool(cognito, "e2e-chain")
+    seed_pool(cognito, pool_id, users=40, groups=2)
+    common = ("--user-pool-id", pool_id, "--bucket", "e2e-chain")
+    full = cli(env, "export", *common)
+    assert full.returncode == 0, full.stderr
+    cognito.admin_create_user(UserPoolId=pool_id, Username="late.arrival", MessageAction="SUPPRESS")
+    victim = cognito.list_users(UserPoolId=pool_id, Limit=1)["Users"][0]["Username"]
+    cognito.admin_delete_user(UserPoolId=pool_id, Username=victim)
+    inc = cli(env, "export", *common, "--incremental")
+    assert inc.returncode == 0, inc.stderr
+    full_key, inc_key = full.stdout.strip().splitlines()[-1], inc.stdout.strip().splitlines()[-1]
+    assert "/incremental/" in inc_key
+    # list shows the chain, newest first, with the base of the incremental
+    rows = json.loads(cli(env, "list", "--bucket", "e2e-chain", "--user-pool-id", pool_id, "--json").stdout)
+    assert [r["manifest_key"] for r in rows] == [inc_key, full_key]
+    assert rows[0]["base_manifest_key"] == full_key and rows[0]["validation"] == "not validated"
+    assert rows[1]["validation"] == "passed"  # validated when the incremental chose its base
+    # diff names what changed
+    diff = cli(
+        env, "diff", "--bucket", "e2e-chain", "--from", full_key, "--to", inc_key, "--json", "--details"
+    )
+    assert diff.returncode == 0, diff.stderr
+    result = json.loads(diff.stdout)
+    assert result["users"]["added_names"] == ["late.arrival"] and result["users"]["removed_names"] == [victim]
+    # validate through the CLI: exit 0, and 1 once a part is damaged
+    ok = cli(env, "validate", "--bucket", "e2e-chain", "--manifest", inc_key)
+    assert ok.returncode == 0 and ok.stdout.startswith("VALID")
+    manifest = json.loads(s3.get_object(Bucket="e2e-chain", Key=inc_key)["Body"].read())
+    s3.put_object(Bucket="e2e-chain", Key=manifest["parts"][-1]["key"], Body=b"garbage")
+    bad = cli(env, "validate", "--bucket", "e2e-chain", "--manifest", inc_key)
+    assert bad.returncode == 1 and bad.stdout.startswith("INVALID")
