@@ -174,6 +174,10 @@ def test_an_interrupted_incremental_resumes_to_the_same_content(aws, store, gate
     assert (final.counts.users_deleted, final.counts.groups_deleted) == (5, 1)
     assert view_state(store, final.manifest_key) == expected
     assert validate_snapshot(store, final.manifest_key).valid
+    # its working state index and checkpoint are gone, and the snapshot holds only its changes
+    assert list(store.list_keys(f"backups/{pool}/checkpoints/")) == []
+    kinds = {p.kind for p in store.read_manifest(final.manifest_key).parts}
+    assert kinds == {"config", "changes"}
 
 
 def test_a_failed_snapshot_is_never_built_on(aws, store, gateway, pool) -> None:

@@ -46,6 +46,7 @@ from .store import (
     PartWriter,
     SnapshotStore,
     checkpoint_key,
+    join_key,
     snapshot_dir,
     snapshot_id_for,
 )
@@ -81,6 +82,9 @@ def _cursor_ids(cp: ExportCheckpoint) -> list[str]:
 class ExportRun:
     """One invocation's worth of work on one snapshot (new or resumed)."""
 
+    # Part kinds written for the run's own use, outside the snapshot, deleted at the end.
+    WORKING_KINDS: frozenset[PartKind] = frozenset()
+
     def __init__(
         self,
         gateway: CognitoGateway,
@@ -99,12 +103,14 @@ class ExportRun:
         self.directory = snapshot_dir(cp.prefix, cp.user_pool_id, cp.kind, cp.snapshot_id)
         self._writers: dict[PartKind, PartWriter] = {}
         self._ckpt_key = checkpoint_key(cp.prefix, cp.user_pool_id, f"export-{cp.kind}")
+        self.working_dir = join_key(cp.prefix, cp.user_pool_id, "checkpoints", f"work-{cp.snapshot_id}") + "/"
 
     # ------------------------------------------------------------------ parts
     def _writer(self, kind: PartKind) -> PartWriter:
         if kind not in self._writers:
+            directory = self.working_dir if kind in self.WORKING_KINDS else self.directory
             self._writers[kind] = PartWriter(
-                self.store, self.directory, kind, max_bytes=self.options.part_max_bytes
+                self.store, directory, kind, max_bytes=self.options.part_max_bytes
             )
         return self._writers[kind]
 
@@ -117,6 +123,8 @@ class ExportRun:
             info = writer.close(self.cp.part_seq)
             if info is None:
                 self.cp.part_seq -= 1
+            elif writer.kind in self.WORKING_KINDS:
+                self.cp.working_parts.append(info)
             else:
                 self.cp.parts.append(info)
 
@@ -235,6 +243,8 @@ class ExportRun:
         )
         key = self.store.write_manifest(self.directory, manifest)
         self.store.delete(self._ckpt_key)
+        for working in list(self.store.list_keys(self.working_dir)):
+            self.store.delete(working)
         return key
 
     def _remove_strays(self) -> None:

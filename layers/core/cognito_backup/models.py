@@ -194,5 +194,8 @@ class ExportCheckpoint(BaseModel):
     )
     part_seq: int = 0
     parts: list[PartInfo] = Field(default_factory=list)
+    working_parts: list[PartInfo] = Field(
+        default_factory=list, description="Parts kept for the run only (deleted when it finishes)"
+    )
     counts: Counts = Field(default_factory=Counts)
     invocations: int = 0
