@@ -39,13 +39,14 @@ schema: $(STAMP)
 pytest: $(STAMP)
 	$(VENV)/bin/pytest --cov --cov-branch --cov-report=term
 
-test: lint typecheck schema pytest
+test: lint typecheck schema pytest infra-check
 
 demo: $(STAMP)
 	$(VENV)/bin/cognito-backup demo
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_incremental.py
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

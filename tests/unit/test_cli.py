@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,3 +57,28 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["validate", "--bucket", "b"], io.StringIO(), io.StringIO())
     assert exc.value.code == 2
+
+
+@pytest.fixture
+def restore_logger() -> Iterator[None]:
+    from cognito_backup.observability import logger
+
+    handler = logger.registered_handler
+    stream, level = handler.stream, logger.log_level
+    yield
+    handler.setStream(stream)
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_logs_never_mix_with_results_on_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cognito_backup.observability import logger
+
+    monkeypatch.setattr(AwsClients, "s3", lambda self: DeniedS3())
+    monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
+    out, err = io.StringIO(), io.StringIO()
+    cli.main(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-denied"], out, err)
+    logger.info("an informational line")
+    logger.warning("a warning line")
+    assert out.getvalue() == ""
+    assert "a warning line" in err.getvalue() and "an informational line" not in err.getvalue()

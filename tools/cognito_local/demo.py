@@ -195,7 +195,8 @@ def run_demo(out: TextIO) -> int:
             "; ".join(diffs[:5]),
         )
         stats = aws.engine.stats()
-        demo.say(f"Cognito calls: {stats.get('calls', stats)}")
+        total_calls = stats["total"]
+        demo.say(f"Cognito calls: {total_calls['calls']}, throttled: {total_calls['throttled']}")
         demo.say("")
         demo.say("Snapshots are in s3://" + BUCKET + "/backups/" + pool_id + "/ ; inspect one with:")
         demo.say(f"  cognito-backup validate --bucket {BUCKET} --manifest {inc_key} --json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -263,10 +264,22 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
 }
 
 
+def _quiet_logs(err: TextIO) -> None:
+    """The core logs JSON for CloudWatch; on a terminal stdout carries only results, so
+    logs go to stderr and only warnings and errors are shown."""
+    from .observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(err)
+    logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
+    _quiet_logs(err)
     try:
         return COMMANDS[args.command](args, out, err)
     except BackupError as exc:

@@ -1,0 +1,278 @@
+"""The restore's contracts: options, the Lambda event, the checkpoint and the report.
+
+Nothing here knows about boto3. `RestoreReport` is what a restore returns and writes
+beside the snapshot (`restore-report-<target>-<UTC timestamp>.json`); `RestoreEvent` is the
+restore Lambda's event (DESIGN.md), refused when it holds an unknown or malformed field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+REPORT_SCHEMA_VERSION = 1
+
+ConflictPolicy = Literal["skip", "overwrite", "fail"]
+PasswordStrategy = Literal["random-confirmed", "invite"]
+RestoreStatus = Literal["complete", "incomplete", "failed"]
+RestorePhase = Literal["attributes", "groups", "users", "finishing"]
+
+POOL_ID_PATTERN = r"^[\w-]+_[0-9a-zA-Z]+$"
+
+
+def _clean_usernames(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not all(value):
+        raise ValueError("usernames must not be empty strings")
+    return tuple(dict.fromkeys(value)) or None
+
+
+class RestoreOptions(BaseModel):
+    """How to restore. The tuning fields at the end matter only to speed and tests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dry_run: bool = Field(default=False, description="Plan only: no write to the target or the bucket")
+    usernames: tuple[str, ...] | None = Field(
+        default=None, description="Only these users (username, or email/phone in an email-as-username pool)"
+    )
+    conflict_policy: ConflictPolicy = Field(
+        default="skip", description="Users that already exist in the target"
+    )
+    password_strategy: PasswordStrategy = Field(
+        default="random-confirmed", description="See docs/restore.md for what each means to users"
+    )
+    allow_same_pool: bool = Field(default=False, description="Allow the snapshot's own pool as the target")
+    force: bool = Field(
+        default=False, description="Restore even a snapshot whose validation verdict is failed"
+    )
+    parallelism: int = Field(default=8, ge=1, le=64, description="Threads per quota budget (create, update)")
+    chunk_size: int = Field(default=200, ge=1, description="Users between two deadline checks")
+    window_size: int = Field(default=10_000, ge=1, description="Users whose memberships are indexed at once")
+    checkpoint_seconds: float = Field(default=30.0, ge=0, description="Least time between two checkpoints")
+    plan_limit: int = Field(default=1_000, ge=0, description="Names listed per list of a dry-run plan")
+
+    _check_usernames = field_validator("usernames")(_clean_usernames)
+
+    def same_work(self, other: RestoreOptions) -> bool:
+        """Whether a checkpoint taken under `other` may be continued under these options."""
+        keys = ("usernames", "conflict_policy", "password_strategy")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+class RestoreEvent(BaseModel):
+    """The restore Lambda's event (DESIGN.md); the bucket comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manifest_key: str = Field(min_length=1, pattern=r"(^|/)manifest\.json$")
+    target_user_pool_id: str = Field(pattern=POOL_ID_PATTERN)
+    dry_run: bool = False
+    usernames: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    conflict_policy: ConflictPolicy = "skip"
+    password_strategy: PasswordStrategy = "random-confirmed"  # noqa: S105 - a strategy's name
+    force: bool = False
+    allow_same_pool: bool = False
+
+    def options(self) -> RestoreOptions:
+        return RestoreOptions(
+            dry_run=self.dry_run,
+            usernames=tuple(self.usernames) or None,
+            conflict_policy=self.conflict_policy,
+            password_strategy=self.password_strategy,
+            force=self.force,
+            allow_same_pool=self.allow_same_pool,
+        )
+
+
+class RestoreCounts(BaseModel):
+    """Counts by outcome. Users: every user considered lands in exactly one of
+    created / existing_skipped / overwritten / conflicts / skipped_federated /
+    skipped_unconfirmed / failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users_considered: int = 0
+    created: int = 0
+    resumed: int = Field(default=0, description="Of `created`: made by an interrupted run, finished now")
+    existing_skipped: int = 0
+    overwritten: int = 0
+    conflicts: int = Field(default=0, description="Existing users under the `fail` policy")
+    skipped_federated: int = 0
+    skipped_unconfirmed: int = 0
+    failed: int = 0
+    disabled: int = 0
+    passwords_set: int = 0
+    invitations_sent: int = 0
+    attributes_updated: int = Field(default=0, description="Users whose attributes `overwrite` changed")
+    memberships_added: int = 0
+    memberships_removed: int = 0
+    memberships_skipped: int = Field(default=0, description="Of users not created or not overwritten")
+    memberships_failed: int = 0
+    links_created: int = 0
+    links_not_restored: int = 0
+    groups_created: int = 0
+    groups_updated: int = 0
+    groups_unchanged: int = 0
+    groups_kept: int = Field(default=0, description="Existing, different, left as they are (`skip`)")
+    groups_failed: int = 0
+    custom_attributes_added: int = 0
+
+
+class RestoreFailure(BaseModel):
+    """Something that should have been restored and was not."""
+
+    username: str | None = None
+    group: str | None = None
+    reason: str
+
+
+class UserNote(BaseModel):
+    """A user that was skipped, or that needs an administrator's action, and why."""
+
+    username: str
+    reason: str
+
+
+class RestorePlan(BaseModel):
+    """What a dry run found the restore would do. Lists hold at most `plan_limit` names."""
+
+    custom_attributes_to_add: list[str] = Field(default_factory=list)
+    groups_to_create: list[str] = Field(default_factory=list)
+    groups_to_update: list[str] = Field(default_factory=list)
+    groups_unchanged: list[str] = Field(default_factory=list)
+    groups_kept: list[str] = Field(default_factory=list)
+    groups_in_conflict: list[str] = Field(default_factory=list)
+    users_to_create: int = 0
+    users_to_create_names: list[str] = Field(default_factory=list)
+    users_existing: int = 0
+    users_existing_names: list[str] = Field(default_factory=list)
+    existing_users_will: Literal["be skipped", "be overwritten", "fail the restore"] = "be skipped"
+    users_not_restorable: list[UserNote] = Field(default_factory=list)
+    users_not_in_snapshot: list[str] = Field(default_factory=list)
+    memberships_to_add: int = 0
+    memberships_not_restorable: int = 0
+    links_to_create: int = 0
+    links_not_restorable: list[UserNote] = Field(default_factory=list)
+    admin_action: list[UserNote] = Field(default_factory=list)
+    truncated: bool = Field(default=False, description="Some list was cut at plan_limit")
+
+
+class RestoreReport(BaseModel):
+    """What a restore did (or, for a dry run, would do)."""
+
+    schema_version: int = REPORT_SCHEMA_VERSION
+    status: RestoreStatus
+    dry_run: bool = False
+    manifest_key: str
+    snapshot_id: str
+    source_user_pool_id: str
+    target_user_pool_id: str
+    conflict_policy: ConflictPolicy
+    password_strategy: PasswordStrategy
+    usernames: list[str] | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    invocations: int = 1
+    counts: RestoreCounts = Field(default_factory=RestoreCounts)
+    failures: list[RestoreFailure] = Field(default_factory=list)
+    skipped: list[UserNote] = Field(default_factory=list)
+    admin_action: list[UserNote] = Field(
+        default_factory=list, description="Users who cannot get back in by themselves, and why"
+    )
+    sub_map: dict[str, str] = Field(default_factory=dict, description="Old sub -> new sub")
+    username_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Old username -> new one, where they differ (email-as-username pools)",
+    )
+    plan: RestorePlan | None = None
+    report_key: str | None = None
+    checkpoint_key: str | None = None
+    cognito_calls: int = 0
+    cognito_throttled: int = Field(default=0, description="Throttled calls, all retried; never failures")
+
+    def summary_lines(self) -> list[str]:
+        c = self.counts
+        head = "dry run of restore" if self.dry_run else "restore"
+        lines = [
+            f"{head} of {self.snapshot_id} ({self.source_user_pool_id}) into {self.target_user_pool_id}: "
+            f"{self.status}"
+        ]
+        if self.plan is not None:
+            p = self.plan
+            lines += [
+                f"  custom attributes to add: {len(p.custom_attributes_to_add)}",
+                f"  groups: {len(p.groups_to_create)} to create, {len(p.groups_to_update)} to update, "
+                f"{len(p.groups_in_conflict)} in conflict",
+                f"  users: {p.users_to_create} to create, {p.users_existing} existing "
+                f"(will {p.existing_users_will.removeprefix('be ')}), "
+                f"{len(p.users_not_restorable)} not restorable, "
+                f"{len(p.users_not_in_snapshot)} not in the snapshot",
+                f"  memberships: {p.memberships_to_add} to add, "
+                f"{p.memberships_not_restorable} not restorable",
+                f"  users needing an admin action: {len(p.admin_action)}",
+            ]
+            return lines
+        lines += [
+            f"  users: {c.created} created, {c.existing_skipped} existing skipped, "
+            f"{c.overwritten} overwritten, "
+            f"{c.conflicts} conflicts, {c.skipped_federated + c.skipped_unconfirmed} not restorable, "
+            f"{c.failed} failed",
+            f"  groups: {c.groups_created} created, {c.groups_updated} updated, {c.groups_failed} failed; "
+            f"memberships: {c.memberships_added} added, {c.memberships_failed} failed",
+            f"  users needing an admin action: {len(self.admin_action)}",
+        ]
+        lines += [f"  failed: {f.username or f.group}: {f.reason}" for f in self.failures[:20]]
+        if len(self.failures) > 20:
+            lines.append(f"  ... and {len(self.failures) - 20} more failures (see the report)")
+        if self.report_key:
+            lines.append(f"  report: {self.report_key}")
+        return lines
+
+
+class RestoreOutcomes(BaseModel):
+    """Per-user results of one stretch of a run, kept in S3 beside the checkpoint so that a
+    checkpoint stays small however many users a restore has done."""
+
+    failures: list[RestoreFailure] = Field(default_factory=list)
+    skipped: list[UserNote] = Field(default_factory=list)
+    admin_action: list[UserNote] = Field(default_factory=list)
+    sub_map: dict[str, str] = Field(default_factory=dict)
+    username_map: dict[str, str] = Field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.failures or self.skipped or self.admin_action or self.sub_map or self.username_map)
+
+    def merge(self, other: RestoreOutcomes) -> None:
+        self.failures.extend(other.failures)
+        self.skipped.extend(other.skipped)
+        self.admin_action.extend(other.admin_action)
+        self.sub_map.update(other.sub_map)
+        self.username_map.update(other.username_map)
+
+
+class RestoreCheckpoint(BaseModel):
+    """Where an unfinished restore stands; kept in S3 between invocations.
+
+    Written before the first write to the target, so that any rerun (after a deadline or a
+    crash) knows which users in the target it made itself (created after `started_at`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest_key: str
+    snapshot_id: str
+    source_user_pool_id: str
+    target_user_pool_id: str
+    options: RestoreOptions
+    started_at: datetime
+    phase: RestorePhase = "attributes"
+    group_position: int = Field(default=0, description="Groups done, in the view's order")
+    user_position: int = Field(default=0, description="Users done, in the view's (filtered) order")
+    counts: RestoreCounts = Field(default_factory=RestoreCounts)
+    outcome_keys: list[str] = Field(default_factory=list, description="RestoreOutcomes objects so far")
+    report_key: str | None = None
+    invocations: int = 0

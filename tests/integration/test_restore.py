@@ -1,0 +1,282 @@
+"""Restore against a strict moto: the round trip, and resumption after a deadline or a crash.
+
+Every test runs under `strict_cognito()`, which refuses what Cognito refuses (a `sub` or an
+undefined custom attribute at creation, updates of immutable attributes, pages above 60).
+The helpers here are shared by the other test_restore_* modules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cognito_backup.aws import AwsClients
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.export import run_export
+from cognito_backup.pacing import CountdownDeadline, Pacer
+from cognito_backup.restore import RestoreOptions, run_restore
+from cognito_backup.store import SnapshotStore
+from cognito_local.inprocess import strict_cognito
+from cognito_local.seed import create_pool, pool_state, seed_pool
+from cognito_local.strict import StrictEngine
+
+ALL_CUSTOM = (("tenant", "String", True), ("employee_id", "String", False), ("level", "Number", True))
+WRITES = frozenset(
+    {
+        "add_custom_attributes",
+        "create_group",
+        "admin_create_user",
+        "admin_set_user_password",
+        "admin_disable_user",
+        "admin_add_user_to_group",
+    }
+)
+
+
+@dataclass
+class World:
+    aws: AwsClients
+    cognito: Any
+    store: SnapshotStore
+    gateway: CognitoGateway
+    engine: StrictEngine
+
+
+class LockedClient:
+    """The Cognito client, one call at a time. moto's in-process backend is not thread-safe
+    where Cognito is: in an email-as-username pool it finds a user by iterating the pool's
+    users while another thread may be adding one ("OrderedDict mutated during iteration")."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def locked(**kwargs: Any) -> Any:
+            with self._lock:
+                return attr(**kwargs)
+
+        return locked
+
+
+def unpaced(client: Any, **kwargs: Any) -> CognitoGateway:
+    """A gateway without pacing, one moto call at a time (see LockedClient)."""
+    return CognitoGateway(LockedClient(client), Pacer(quotas={}), **{"base_delay": 0.0, **kwargs})
+
+
+def make_world(
+    aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway, **strict: Any
+) -> Iterator[World]:
+    with strict_cognito(clients=[aws.cognito()], **strict) as engine:
+        yield World(aws, aws.cognito(), store, gateway, engine)
+
+
+@pytest.fixture
+def gateway(aws: AwsClients) -> CognitoGateway:
+    return unpaced(aws.cognito())
+
+
+@pytest.fixture
+def world(aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway) -> Iterator[World]:
+    yield from make_world(aws, store, gateway, enforce_quotas=False)
+
+
+def usernames(w: World, pool_id: str) -> list[str]:
+    return sorted(u.username for u in w.gateway.iter_users(pool_id))
+
+
+def snapshot(
+    w: World,
+    *,
+    username_attributes: tuple[str, ...] | None = None,
+    users: int = 30,
+    groups: int = 3,
+    extra: Any = None,
+) -> tuple[str, str]:
+    """A seeded source pool (some users CONFIRMED, one RESET_REQUIRED) and its full snapshot."""
+    c = w.cognito
+    source = create_pool(c, "source", username_attributes=username_attributes)
+    seed_pool(c, source, users=users, groups=groups)
+    reset_done = False
+    for i, user in enumerate(sorted(w.gateway.iter_users(source), key=lambda u: u.username)):
+        if i % 3 == 0:
+            c.admin_set_user_password(
+                UserPoolId=source, Username=user.username, Password="Sup3r-secret!", Permanent=True
+            )
+            verified = user.attributes.get("email_verified") == "true"
+            if not reset_done and user.enabled and verified:
+                c.admin_reset_user_password(UserPoolId=source, Username=user.username)
+                reset_done = True
+    if extra is not None:
+        extra(source)
+    result = run_export(w.gateway, w.store, source)
+    assert result.manifest_key is not None
+    return source, result.manifest_key
+
+
+def target(
+    w: World,
+    *,
+    username_attributes: tuple[str, ...] | None = None,
+    custom: Any = (("employee_id", "String", False),),
+) -> str:
+    """A fresh pool with the source's username settings and some of its custom attributes."""
+    return create_pool(w.cognito, "target", username_attributes=username_attributes, custom_attributes=custom)
+
+
+def expected(state: dict[str, Any]) -> dict[str, Any]:
+    """The source's state as the default strategy restores it (RESET_REQUIRED -> CONFIRMED)."""
+    users = {
+        k: {**u, "status": "CONFIRMED" if u["status"] == "RESET_REQUIRED" else u["status"]}
+        for k, u in state["users"].items()
+    }
+    return {**state, "users": users}
+
+
+def restore_until_done(w: World, key: str, dst: str, options: RestoreOptions, checks: int) -> list[Any]:
+    reports = []
+    for _ in range(60):
+        report = run_restore(
+            w.gateway, w.store, key, dst, options=options, deadline=CountdownDeadline(checks)
+        )
+        reports.append(report)
+        if report.status != "incomplete":
+            return reports
+    raise AssertionError("the restore never finished")
+
+
+class CrashingGateway(CognitoGateway):
+    """Dies (as a process would) at the n-th write to Cognito, and at every write after it."""
+
+    def __init__(self, client: Any, writes_before_crash: int) -> None:
+        super().__init__(LockedClient(client), Pacer(quotas={}), base_delay=0.0)
+        self._left = writes_before_crash
+        self._lock = threading.Lock()
+
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        if operation in WRITES:
+            with self._lock:
+                self._left -= 1
+                if self._left < 0:
+                    raise RuntimeError("injected crash")
+        return super().call(operation, **kwargs)
+
+
+# ------------------------------------------------------------------ round trip
+
+
+@pytest.mark.parametrize("username_attributes", [None, ("email",)], ids=["username-pool", "email-pool"])
+def test_round_trip_rebuilds_the_pool(world: World, username_attributes: tuple[str, ...] | None) -> None:
+    # Given a snapshot of a seeded pool, and a fresh target with the same username settings
+    source, key = snapshot(world, username_attributes=username_attributes, users=60, groups=5)
+    dst = target(world, username_attributes=username_attributes)
+
+    # When it is restored with the defaults
+    report = run_restore(world.gateway, world.store, key, dst, options=RestoreOptions())
+
+    # Then the target equals the source: usernames (or emails), attributes minus sub, enabled,
+    # verified flags, statuses as mapped, groups with all their fields, memberships
+    assert report.status == "complete", report.failures
+    before, after = pool_state(world.cognito, source), pool_state(world.cognito, dst)
+    assert after == expected(before)
+    assert report.counts.created == 60 and report.counts.failed == 0
+    assert report.counts.custom_attributes_added == 2 and report.counts.groups_created == 5
+    assert report.counts.memberships_added == len(before["memberships"])
+    assert report.counts.disabled == sum(not u["enabled"] for u in before["users"].values())
+    # every old sub maps to the new sub of the same user
+    old = {u.sub: u for u in world.gateway.iter_users(source)}
+    new = {u.sub: u for u in world.gateway.iter_users(dst)}
+    assert set(report.sub_map) == set(old) and set(report.sub_map.values()) == set(new)
+    for old_sub, new_sub in report.sub_map.items():
+        assert old[old_sub].attributes["email"] == new[new_sub].attributes["email"]
+    if username_attributes:
+        assert len(report.username_map) == 60  # generated usernames differ
+    else:
+        assert report.username_map == {} and usernames(world, source) == usernames(world, dst)
+    # the users who cannot get back in by themselves are listed, with why
+    notes = {n.username: n.reason for n in report.admin_action}
+    assert any("was RESET_REQUIRED" in r for r in notes.values())
+    forced = [u for u in world.gateway.iter_users(source) if u.status == "FORCE_CHANGE_PASSWORD"]
+    assert all("RESEND" in notes[u.username] for u in forced)
+    # the report lies beside the snapshot; the checkpoint is gone
+    assert report.report_key and report.report_key.startswith(key.rsplit("/", 1)[0] + "/restore-report-")
+    assert world.store.get_json(report.report_key)["status"] == "complete"
+    assert not list(world.store.list_keys(f"backups/{source}/checkpoints/"))
+
+
+def test_restoring_twice_changes_nothing_and_skips_everyone(world: World) -> None:
+    _source, key = snapshot(world, users=12, groups=2)
+    dst = target(world)
+    run_restore(world.gateway, world.store, key, dst)
+    state = pool_state(world.cognito, dst)
+
+    again = run_restore(world.gateway, world.store, key, dst)
+
+    assert again.status == "complete" and again.counts.existing_skipped == 12 and again.counts.created == 0
+    assert pool_state(world.cognito, dst) == state
+    assert again.counts.groups_unchanged == 2 and again.sub_map == {}
+
+
+# ------------------------------------------------------------------ resumption
+
+
+@pytest.mark.parametrize("checks", [0, 2, 5])
+def test_a_restore_stopped_at_its_deadline_resumes_without_duplicates(world: World, checks: int) -> None:
+    # Given a restore that may only pass `checks` deadline checks per invocation
+    source, key = snapshot(world, users=20, groups=3)
+    dst = target(world)
+    options = RestoreOptions(chunk_size=3, checkpoint_seconds=0)
+
+    # When it is invoked again and again until it finishes
+    reports = restore_until_done(world, key, dst, options, checks)
+
+    # Then it stopped several times, redid nothing, and rebuilt the pool exactly
+    final = reports[-1]
+    assert len(reports) > 1 and final.invocations == len(reports)
+    assert all(r.status == "incomplete" and r.checkpoint_key for r in reports[:-1])
+    assert final.status == "complete" and not final.failures
+    assert final.counts.created == 20 and final.counts.resumed == 0 and len(final.sub_map) == 20
+    assert pool_state(world.cognito, dst) == expected(pool_state(world.cognito, source))
+
+
+@pytest.mark.parametrize("writes", [0, 3, 12, 35])
+def test_a_restore_that_crashed_anywhere_finishes_on_the_next_run(world: World, writes: int) -> None:
+    # Given a restore that dies after `writes` writes to the target (attributes, groups,
+    # users, passwords, disables, memberships: all in flight at once)
+    source, key = snapshot(world, users=20, groups=3)
+    dst = target(world)
+    options = RestoreOptions(chunk_size=6, checkpoint_seconds=0)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_restore(CrashingGateway(world.cognito, writes), world.store, key, dst, options=options)
+
+    # When it is started again
+    report = run_restore(world.gateway, world.store, key, dst, options=options)
+
+    # Then it finishes without duplicates or conflicts: what the crashed run created is taken
+    # as created (not as existing users), and the pool equals the source
+    assert report.status == "complete", report.failures
+    assert report.counts.created == 20 and report.counts.existing_skipped == 0
+    assert len(report.sub_map) == 20 and report.invocations == 2
+    assert pool_state(world.cognito, dst) == expected(pool_state(world.cognito, source))
+
+
+def test_a_checkpoint_is_continued_only_with_the_same_options(world: World) -> None:
+    _, key = snapshot(world, users=10, groups=2)
+    dst = target(world)
+    first = run_restore(
+        world.gateway, world.store, key, dst, options=RestoreOptions(), deadline=CountdownDeadline(0)
+    )
+    assert first.status == "incomplete"
+
+    with pytest.raises(Exception, match="with other options"):
+        run_restore(world.gateway, world.store, key, dst, options=RestoreOptions(conflict_policy="fail"))
+
+    assert run_restore(world.gateway, world.store, key, dst).status == "complete"
