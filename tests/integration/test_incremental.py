@@ -7,11 +7,14 @@ from typing import Any
 import pytest
 
 from cognito_backup.chain import ChainBrokenError, open_view, resolve_chain
+from cognito_backup.errors import RestoreRefusedError
 from cognito_backup.export import ExportOptions, run_export
 from cognito_backup.incremental import diff_snapshots, find_base
 from cognito_backup.models import UserDeletedRecord
 from cognito_backup.pacing import CountdownDeadline
+from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.validate import validate_snapshot
+from cognito_local.inprocess import strict_cognito
 from cognito_local.seed import create_pool, pool_state, seed_pool
 
 
@@ -231,3 +234,46 @@ def test_diff_between_two_snapshots(aws, store, gateway, pool) -> None:
         for r in store.iter_records(p)
     ]
     assert {r.username for r in tombstones if isinstance(r, UserDeletedRecord)} == set(diff.users.removed)
+
+
+def test_point_in_time_restore_at_every_point_of_the_sequence(aws, store, gateway, pool) -> None:
+    """full; 7 added, 10 changed, 5 deleted, groups added/deleted; incremental; again; incremental.
+    Each point restored into a fresh pool equals the source as it was then."""
+    cognito = aws.cognito()
+    points: list[tuple[str, dict[str, Any]]] = []
+    full = run_export(gateway, store, pool)
+    assert full.manifest_key
+    points.append((full.manifest_key, source_state(cognito, pool)))
+    for round_no in (1, 2):
+        change_round(cognito, pool, round_no)
+        inc = run_export(gateway, store, pool, incremental=True)
+        assert inc.manifest_key
+        points.append((inc.manifest_key, source_state(cognito, pool)))
+    with strict_cognito(clients=[cognito], enforce_quotas=False):
+        for i, (key, then) in enumerate(points):
+            target = create_pool(cognito, f"point-{i}")
+            report = run_restore(gateway, store, key, target, options=RestoreOptions())
+            assert report.status == "complete", report.failures
+            assert source_state(cognito, target) == then
+
+
+def test_restore_after_a_broken_link_refuses_and_names_it(aws, store, gateway, pool) -> None:
+    cognito = aws.cognito()
+    run_export(gateway, store, pool)
+    change_round(cognito, pool, 1)
+    first = run_export(gateway, store, pool, incremental=True)
+    change_round(cognito, pool, 2)
+    second = run_export(gateway, store, pool, incremental=True)
+    assert first.manifest_key and second.manifest_key
+    assert validate_snapshot(store, second.manifest_key).valid
+    target = create_pool(cognito, "after-broken-link")
+    # An invalid link (its verdict failed after the fact) is named, and nothing is written
+    store.put_tags(first.manifest_key, {"validation": "failed"})
+    with pytest.raises(RestoreRefusedError, match=first.snapshot_id):
+        run_restore(gateway, store, second.manifest_key, target, options=RestoreOptions())
+    # A missing link too
+    store.delete(first.manifest_key)
+    with pytest.raises(ChainBrokenError, match=first.manifest_key):
+        run_restore(gateway, store, second.manifest_key, target, options=RestoreOptions())
+    assert cognito.list_users(UserPoolId=target)["Users"] == []
+    assert cognito.list_groups(UserPoolId=target)["Groups"] == []
