@@ -316,25 +316,23 @@ class CognitoGateway:
                 "add_custom_attributes", UserPoolId=pool_id, CustomAttributes=schema[start : start + 25]
             )
 
-    def create_group(self, pool_id: str, group: GroupRecord) -> None:
+    @staticmethod
+    def _group_kwargs(pool_id: str, group: GroupRecord) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
-        if group.description is not None:
-            kwargs["Description"] = group.description
-        if group.precedence is not None:
-            kwargs["Precedence"] = group.precedence
-        if group.role_arn is not None:
-            kwargs["RoleArn"] = group.role_arn
-        self.call("create_group", **kwargs)
+        for key, value in (
+            ("Description", group.description),
+            ("Precedence", group.precedence),
+            ("RoleArn", group.role_arn),
+        ):
+            if value is not None:
+                kwargs[key] = value
+        return kwargs
+
+    def create_group(self, pool_id: str, group: GroupRecord) -> None:
+        self.call("create_group", **self._group_kwargs(pool_id, group))
 
     def update_group(self, pool_id: str, group: GroupRecord) -> None:
-        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "GroupName": group.name}
-        if group.description is not None:
-            kwargs["Description"] = group.description
-        if group.precedence is not None:
-            kwargs["Precedence"] = group.precedence
-        if group.role_arn is not None:
-            kwargs["RoleArn"] = group.role_arn
-        self.call("update_group", **kwargs)
+        self.call("update_group", **self._group_kwargs(pool_id, group))
 
     def create_user(self, pool_id: str, username: str, attributes: dict[str, str]) -> UserRecord:
         resp = self.call(
