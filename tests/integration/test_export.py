@@ -253,3 +253,28 @@ def test_missing_pool_or_bucket_fails_before_any_write(aws, bucket, gateway) -> 
     pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
     with pytest.raises(BucketNotFoundError, match="no such bucket"):
         run_export(gateway, SnapshotStore(aws.s3(), "no-such-bucket-here"), pool_id)
+
+
+def test_the_bucket_default_kms_key_is_followed_when_none_is_given(aws, bucket, gateway) -> None:
+    # Given a bucket whose default encryption is a KMS key (as the template makes it)
+    key_arn = aws._session.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    aws.s3().put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
+            ]
+        },
+    )
+    store = SnapshotStore(aws.s3(), bucket)
+    # When no key is configured, the store follows the bucket's
+    store.use_bucket_default_key()
+    assert store.kms_key_arn == key_arn
+    result = run_export(gateway, store, make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1))
+    assert result.manifest_key
+    assert aws.s3().head_object(Bucket=bucket, Key=result.manifest_key)["SSEKMSKeyId"] == key_arn
+    # and a bucket with SSE-S3 only keeps SSE-S3
+    plain = SnapshotStore(aws.s3(), bucket, None)
+    aws.s3().delete_bucket_encryption(Bucket=bucket)
+    plain.use_bucket_default_key()
+    assert plain.kms_key_arn is None
