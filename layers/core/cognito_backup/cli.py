@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--target-user-pool-id", required=True)
     r.add_argument("--dry-run", action="store_true")
     r.add_argument("--username", action="append", default=[], help="restore only these users (repeatable)")
+    r.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        help="restore these groups with every member they had, membership included (repeatable)",
+    )
     r.add_argument("--conflict-policy", choices=["skip", "overwrite", "fail"], default="skip")
     r.add_argument("--password-strategy", choices=["random-confirmed", "invite"], default="random-confirmed")
     r.add_argument("--force", action="store_true", help="restore even a snapshot whose verdict is failed")
@@ -224,6 +230,7 @@ def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         options=RestoreOptions(
             dry_run=args.dry_run,
             usernames=args.username or None,
+            groups=args.group or None,
             conflict_policy=args.conflict_policy,
             password_strategy=args.password_strategy,
             force=args.force,

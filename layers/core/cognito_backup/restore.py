@@ -44,6 +44,7 @@ from .errors import (
     StorageError,
     UsageError,
     UserExistsError,
+    UserNotFoundError,
 )
 from .models import GroupRecord, PoolConfigRecord, UserRecord, utcnow
 from .observability import logger
@@ -144,7 +145,7 @@ def snapshot_prefix(manifest_key: str, pool_id: str) -> str:
 @dataclass
 class Subset:
     usernames: set[str]  # the snapshot's usernames of the users to restore
-    groups: set[str]  # the groups they are members of
+    groups: set[str]  # the groups asked for, and every group those users are members of
     not_found: list[str]  # requested names that match no user of the snapshot
 
 
@@ -178,20 +179,29 @@ class RestoreContext:
     def prefix(self) -> str:
         return snapshot_prefix(self.manifest_key, self.source_pool_id)
 
+    @property
+    def named_groups(self) -> frozenset[str]:
+        """The groups asked for by name (`groups`): restored with every member they had."""
+        return frozenset(self.options.groups or ())
+
     def subset(self) -> Subset | None:
-        requested = self.options.usernames
-        if requested is None:
+        """The users to restore: those named, and every member of the groups named."""
+        requested, named = self.options.usernames, self.named_groups
+        if requested is None and not named:
             return None
         if self._subset is None:
-            wanted = {self.scheme.fold(n): n for n in requested}
+            wanted = {self.scheme.fold(n): n for n in requested or ()}
             found: set[str] = set()
             usernames: set[str] = set()
-            for user in self.view.users():
-                hit = self.scheme.keys(user) & wanted.keys()
-                if hit:
-                    usernames.add(user.username)
-                    found |= hit
-            groups = {m.group for m in self.view.memberships() if m.username in usernames}
+            if named:
+                usernames = {m.username for m in self.view.memberships() if m.group in named}
+            if wanted:
+                for user in self.view.users():
+                    hit = self.scheme.keys(user) & wanted.keys()
+                    if hit:
+                        usernames.add(user.username)
+                        found |= hit
+            groups = set(named) | {m.group for m in self.view.memberships() if m.username in usernames}
             self._subset = Subset(usernames, groups, [n for k, n in wanted.items() if k not in found])
         return self._subset
 
@@ -252,13 +262,17 @@ def preflight(
     view, config = _readable_view(store, manifest_key)
     if config is not None:
         attributes = _check_target(config.user_pool, target_pool, target_pool_id)
+    snapshot_id = chain[-1].manifest.snapshot_id
+    groups_checked = view is not None and _check_groups(view, options, snapshot_id, tolerant=True)
     _check_verdicts(store, chain, options)
     if view is None or config is None:  # unreadable, yet valid or forced: read again, let it raise
         view = open_view(store, manifest_key)
         config = view.config()
         if config is None:
-            raise _refuse(f"snapshot {chain[-1].manifest.snapshot_id} holds no pool configuration")
+            raise _refuse(f"snapshot {snapshot_id} holds no pool configuration")
         attributes = _check_target(config.user_pool, target_pool, target_pool_id)
+    if not groups_checked:
+        _check_groups(view, options, snapshot_id)
     source_pool = config.user_pool
     return RestoreContext(
         manifest_key=manifest_key,
@@ -303,6 +317,30 @@ def _check_target(
     return attributes
 
 
+def _check_groups(
+    view: PointInTimeView, options: RestoreOptions, snapshot_id: str, *, tolerant: bool = False
+) -> bool:
+    """Refuses a restore of groups the snapshot does not hold. True once checked; False
+    (tolerant only) when the snapshot's groups cannot be read: the validator then says why."""
+    if not options.groups:
+        return True
+    wanted = set(options.groups)
+    try:
+        found = {group.name for group in view.groups() if group.name in wanted}
+    except (BackupError, OSError, EOFError, ValueError, zlib.error):
+        if tolerant:
+            return False
+        raise
+    missing = [name for name in options.groups if name not in found]
+    if missing:
+        raise _refuse(
+            f"no group {', '.join(repr(n) for n in missing)} in snapshot {snapshot_id} (group names are "
+            "case-sensitive; `cognito-backup diff --details` from a snapshot before the loss to one after "
+            "names the groups removed)"
+        )
+    return True
+
+
 def _check_verdicts(store: SnapshotStore, chain: list[Link], options: RestoreOptions) -> None:
     from .validate import validate_snapshot, verdict_of
 
@@ -343,6 +381,9 @@ class UserWork:
     failures: list[RestoreFailure] = field(default_factory=list)
     admin: list[str] = field(default_factory=list)
     skipped: str | None = None
+    # For a user otherwise left alone (existing, federated): the memberships of the groups
+    # asked for (`groups`) that the target lacks, to be added all the same.
+    named: list[str] = field(default_factory=list)
 
     def fail(self, reason: str, group: str | None = None) -> None:
         self.failures.append(RestoreFailure(username=self.user.username, group=group, reason=reason))
@@ -377,6 +418,9 @@ class RestoreRun:
         self.name = f"restore-{self.target}-{ctx.snapshot_id}"
         self.ckpt_key = checkpoint_key(ctx.prefix, ctx.source_pool_id, self.name)
         self.pending = RestoreOutcomes()
+        # Target usernames already in each group asked for (that exists in the target); read
+        # when the users phase starts, so that no membership is added, or counted, twice.
+        self.present: dict[str, set[str]] = {}
         self._last_checkpoint = time.monotonic()
         raw = store.get_json(self.ckpt_key)
         self.resumed = raw is not None
@@ -385,7 +429,7 @@ class RestoreRun:
             if not self.cp.options.same_work(self.options):
                 raise UsageError(
                     f"an unfinished restore of {ctx.snapshot_id} into {self.target} with other options "
-                    f"(usernames, conflict policy or password strategy) is checkpointed at "
+                    f"(usernames, groups, conflict policy or password strategy) is checkpointed at "
                     f"s3://{store.bucket}/{self.ckpt_key}: continue it with the same options, or delete it"
                 )
         else:
@@ -496,6 +540,7 @@ class RestoreRun:
             self.pending.failures.append(RestoreFailure(group=group.name, reason=_why(exc)))
 
     def _users(self) -> bool:
+        self._read_present()
         users = islice(self.ctx.users(), self.cp.user_position, None)
         parallelism = self.options.parallelism
         with (
@@ -511,6 +556,20 @@ class RestoreRun:
                         return False
         self.cp.phase = "finishing"
         return True
+
+    def _read_present(self) -> None:
+        self.present = {}
+        for name in sorted(self.ctx.named_groups):
+            if self.gw.get_group(self.target, name) is not None:  # else its creation failed, reported
+                self.present[name] = set(self.gw.iter_members(self.target, name))
+
+    def _ask_for(self, work: UserWork, target_username: str) -> None:
+        """For a user otherwise left alone: its memberships of the groups asked for, to be
+        added where the target lacks them; its other memberships are skipped."""
+        named = [g for g in work.groups if g in self.ctx.named_groups]
+        work.counts["memberships_skipped"] += len(work.groups) - len(named)
+        work.target_username = target_username
+        work.named = sorted(g for g in named if target_username not in self.present.get(g, ()))
 
     def _chunk(
         self,
@@ -529,13 +588,22 @@ class RestoreRun:
                 continue
             work = UserWork(user, groups, outcome="skipped_" + reason)
             work.skipped = FEDERATED_REASON if reason == "federated" else UNCONFIRMED_REASON
-            work.counts["memberships_skipped"] += len(groups)
-            self._record(work)
+            if reason == "federated":
+                # Back in the target if it has signed in since: its username is the same there.
+                self._ask_for(work, user.username)
+            else:
+                work.counts["memberships_skipped"] += len(groups)
+            if work.named:
+                updates.append(updaters.submit(self._add_named, work))
+            else:
+                self._record(work)
         try:
             for done in as_completed(creates):
                 work = done.result()
                 if work.follow_up:
                     updates.append(updaters.submit(self._follow_up, work))
+                elif work.named:
+                    updates.append(updaters.submit(self._add_named, work))
                 else:
                     self._record(work)
             for done in as_completed(updates):
@@ -609,10 +677,12 @@ class RestoreRun:
             work.outcome = "overwritten"
             work.target_username, work.new_sub, work.existing = existing.username, existing.sub, existing
             return
-        work.counts["memberships_skipped"] += len(work.groups)
+        self._ask_for(work, existing.username)
         if policy == "skip":
             work.outcome = "existing_skipped"
             work.skipped = "already exists in the target (conflict policy skip)"
+            if work.named:
+                work.skipped += ": left as it is, but for its membership of the groups asked for"
         else:
             work.outcome = "conflicts"
             work.fail("already exists in the target (conflict policy fail)")
@@ -684,7 +754,17 @@ class RestoreRun:
             if not work.user.enabled:
                 work.counts["disabled"] += 1
 
-    def _membership(self, work: UserWork, name: str, group: str, *, add: bool) -> None:
+    def _add_named(self, work: UserWork) -> UserWork:
+        """The memberships of the groups asked for, of a user otherwise left alone."""
+        assert work.target_username is not None
+        federated = work.outcome == "skipped_federated"
+        for group in work.named:
+            self._membership(work, work.target_username, group, add=True, absent_ok=federated)
+        return work
+
+    def _membership(
+        self, work: UserWork, name: str, group: str, *, add: bool, absent_ok: bool = False
+    ) -> None:
         try:
             if add:
                 self.gw.add_to_group(self.target, name, group)
@@ -695,6 +775,10 @@ class RestoreRun:
         except BackupError as exc:
             if not _per_item(exc):
                 raise
+            if absent_ok and isinstance(exc, UserNotFoundError) and group in self.present:
+                # A federated user not back yet: the membership waits for its next sign-in.
+                work.counts["memberships_skipped"] += 1
+                return
             work.counts["memberships_failed"] += 1
             work.fail(f"membership not {'added' if add else 'removed'}: {_why(exc)}", group=group)
 
@@ -737,6 +821,7 @@ class RestoreRun:
             conflict_policy=self.options.conflict_policy,
             password_strategy=self.options.password_strategy,
             usernames=list(self.options.usernames) if self.options.usernames else None,
+            groups=list(self.options.groups) if self.options.groups else None,
             started_at=self.cp.started_at,
             finished_at=utcnow() if status != "incomplete" else None,
             invocations=self.cp.invocations,
@@ -824,6 +909,7 @@ class _Planner:
             conflict_policy=self.policy,
             password_strategy=self.options.password_strategy,
             usernames=list(self.options.usernames) if self.options.usernames else None,
+            groups=list(self.options.groups) if self.options.groups else None,
             started_at=utcnow(),
             finished_at=utcnow(),
             counts=self.counts,
@@ -853,20 +939,26 @@ class _Planner:
         plan, ctx = self.plan, self.ctx
         reason = not_restorable(user)
         login = ctx.scheme.login(user)
+        named = sum(g in ctx.named_groups for g in groups)  # memberships asked for by group
         if reason is not None or login is None:
             why = {"federated": FEDERATED_REASON, "unconfirmed": UNCONFIRMED_REASON}.get(
                 reason or "", "no email or phone number to create the user under"
             )
             self.add(plan.users_not_restorable, UserNote(username=user.username, reason=why))
-            plan.memberships_not_restorable += len(groups)
+            if reason == "federated" and ctx.scheme.fold(user.username) in taken:  # back since
+                plan.memberships_to_add += named
+                plan.memberships_not_restorable += len(groups) - named
+            else:
+                plan.memberships_not_restorable += len(groups)
             return
         if ctx.scheme.fold(login) in taken:
             plan.users_existing += 1
             self.add(plan.users_existing_names, user.username)
             if self.policy == "overwrite":
                 plan.memberships_to_add += len(groups)
-            else:
-                plan.memberships_not_restorable += len(groups)
+            else:  # left alone, but for their memberships of the groups asked for
+                plan.memberships_to_add += named
+                plan.memberships_not_restorable += len(groups) - named
             return
         plan.users_to_create += 1
         self.add(plan.users_to_create_names, user.username)

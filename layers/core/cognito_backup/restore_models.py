@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -22,11 +22,12 @@ RestorePhase = Literal["attributes", "groups", "users", "finishing"]
 POOL_ID_PATTERN = r"^[\w-]+_[0-9a-zA-Z]+$"
 
 
-def _clean_usernames(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+def _clean_names(value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+    """Names without duplicates (first one kept); none at all is None: no subset."""
     if value is None:
         return None
     if not all(value):
-        raise ValueError("usernames must not be empty strings")
+        raise ValueError(f"{info.field_name} must not be empty strings")
     return tuple(dict.fromkeys(value)) or None
 
 
@@ -38,6 +39,11 @@ class RestoreOptions(BaseModel):
     dry_run: bool = Field(default=False, description="Plan only: no write to the target or the bucket")
     usernames: tuple[str, ...] | None = Field(
         default=None, description="Only these users (username, or email/phone in an email-as-username pool)"
+    )
+    groups: tuple[str, ...] | None = Field(
+        default=None,
+        description="Only these groups, with every member they had in the snapshot; members that "
+        "exist in the target get their membership of these groups back whatever the conflict policy",
     )
     conflict_policy: ConflictPolicy = Field(
         default="skip", description="Users that already exist in the target"
@@ -55,12 +61,20 @@ class RestoreOptions(BaseModel):
     checkpoint_seconds: float = Field(default=30.0, ge=0, description="Least time between two checkpoints")
     plan_limit: int = Field(default=1_000, ge=0, description="Names listed per list of a dry-run plan")
 
-    _check_usernames = field_validator("usernames")(_clean_usernames)
+    _check_names = field_validator("usernames", "groups")(_clean_names)
 
     def same_work(self, other: RestoreOptions) -> bool:
-        """Whether a checkpoint taken under `other` may be continued under these options."""
-        keys = ("usernames", "conflict_policy", "password_strategy")
-        return all(getattr(self, k) == getattr(other, k) for k in keys)
+        """Whether a checkpoint taken under `other` may be continued under these options.
+
+        The subset (usernames, groups) decides which users the checkpoint's position counts,
+        so it must be the same set of names; their order does not matter.
+        """
+        keys = ("conflict_policy", "password_strategy")
+        return (
+            all(getattr(self, k) == getattr(other, k) for k in keys)
+            and set(self.usernames or ()) == set(other.usernames or ())
+            and set(self.groups or ()) == set(other.groups or ())
+        )
 
 
 class RestoreEvent(BaseModel):
@@ -72,6 +86,7 @@ class RestoreEvent(BaseModel):
     target_user_pool_id: str = Field(pattern=POOL_ID_PATTERN)
     dry_run: bool = False
     usernames: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    groups: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     conflict_policy: ConflictPolicy = "skip"
     password_strategy: PasswordStrategy = "random-confirmed"  # noqa: S105 - a strategy's name
     force: bool = False
@@ -81,6 +96,7 @@ class RestoreEvent(BaseModel):
         return RestoreOptions(
             dry_run=self.dry_run,
             usernames=tuple(self.usernames) or None,
+            groups=tuple(self.groups) or None,
             conflict_policy=self.conflict_policy,
             password_strategy=self.password_strategy,
             force=self.force,
@@ -174,6 +190,7 @@ class RestoreReport(BaseModel):
     conflict_policy: ConflictPolicy
     password_strategy: PasswordStrategy
     usernames: list[str] | None = None
+    groups: list[str] | None = None
     started_at: datetime
     finished_at: datetime | None = None
     invocations: int = 1
@@ -201,6 +218,8 @@ class RestoreReport(BaseModel):
             f"{head} of {self.snapshot_id} ({self.source_user_pool_id}) into {self.target_user_pool_id}: "
             f"{self.status}"
         ]
+        if self.groups:
+            lines.append(f"  groups asked for, with all their members: {', '.join(self.groups)}")
         if self.plan is not None:
             p = self.plan
             lines += [
