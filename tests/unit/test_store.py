@@ -6,6 +6,9 @@ import gzip
 import hashlib
 from typing import Any
 
+import pytest
+
+from cognito_backup.errors import SnapshotCorruptError
 from cognito_backup.models import MembershipRecord
 from cognito_backup.store import PartWriter, SnapshotStore, join_key, snapshot_dir
 
@@ -52,3 +55,40 @@ def test_part_writer_rolls_over_and_describes_each_part() -> None:
         assert len(gzip.decompress(obj["Body"]).splitlines()) == part.records
         assert obj["ServerSideEncryption"] == "aws:kms" and obj["SSEKMSKeyId"].endswith("key/k")
         assert obj["ChecksumAlgorithm"] == "SHA256"
+
+
+class OnceReadableBody:
+    """An S3 body that breaks if it is read after the consumer has started work."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.reads_after_first_record = 0
+        self.first_record_seen = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.first_record_seen:
+            self.reads_after_first_record += 1
+        chunk, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
+        return chunk
+
+
+def test_records_are_read_from_a_fully_fetched_part_and_checked() -> None:
+    s3 = RecordingS3()
+    store = SnapshotStore(s3, "bucket")
+    writer = PartWriter(store, "dir/", "memberships")
+    for i in range(500):
+        writer.write(MembershipRecord(group="g", username=f"user{i}"))
+    part = writer.close(1)
+    assert part is not None
+    body = OnceReadableBody(s3.objects[part.key]["Body"])
+    s3.get_object = lambda **_: {"Body": body}  # type: ignore[attr-defined]
+    records = store.iter_records(part)
+    next(records)
+    body.first_record_seen = True
+    assert len(list(records)) == 499
+    assert body.reads_after_first_record == 0  # no S3 stream held open while records are used
+    # a part whose bytes are not the manifest's is refused before any record is used
+    bad = part.model_copy(update={"sha256": "0" * 64})
+    s3.get_object = lambda **_: {"Body": OnceReadableBody(s3.objects[part.key]["Body"])}  # type: ignore[attr-defined]
+    with pytest.raises(SnapshotCorruptError, match="sha256 mismatch"):
+        next(store.iter_records(bad))
