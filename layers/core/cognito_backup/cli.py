@@ -20,7 +20,7 @@ from . import __version__
 from .aws import AwsClients
 from .cognito import CognitoGateway
 from .errors import BackupError, UsageError
-from .export import ExportOptions, run_export
+from .export import DEFAULT_PARALLELISM, ExportOptions, run_export
 from .models import Counts, Manifest
 from .pacing import DEFAULT_QUOTAS, Pacer
 from .store import SnapshotStore
@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         "--incremental", action="store_true", help="only what changed since the last valid snapshot"
     )
     e.add_argument("--kms-key-id", help="KMS key for server-side encryption (default SSE-S3)")
-    e.add_argument("--parallelism", type=int, default=4, help="listing pages fetched at once")
+    e.add_argument(
+        "--parallelism", type=int, default=DEFAULT_PARALLELISM, help="listing calls in flight at once"
+    )
 
     v = sub.add_parser("validate", parents=[common], help="check that a snapshot is whole")
     v.add_argument("--bucket", required=True)

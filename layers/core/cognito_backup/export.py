@@ -13,8 +13,9 @@ UserList quota through the pacer.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -51,7 +52,10 @@ from .store import (
     snapshot_id_for,
 )
 
-DEFAULT_PARALLELISM = 4
+# Listing calls in flight. At Cognito's 30 UserList calls per second and ~50-100 ms a
+# call, 3 in flight is the least that can spend the budget; 6 leaves room for slow calls
+# while a long group's chain of pages still gets a sixth of the budget (docs/benchmarks.md).
+DEFAULT_PARALLELISM = 6
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ ProgressFn = Callable[[Counts], None]
 
 def _cursor_ids(cp: ExportCheckpoint) -> list[str]:
     return [f"u:{s}" for s in SUB_SHARDS] + [f"g:{i}" for i in range(len(cp.group_names))]
+
+
+def _priority(cursor: str, rank: int) -> tuple[int, int]:
+    """Which waiting cursor gets the next free slot (smallest first).
+
+    A group's length is unknown until it is listed, and a long group is a chain of pages
+    that can only be fetched one after another: it must start early and keep its slot
+    (a cursor under way asks for its next page as soon as a page arrives), or it is left
+    running alone at the end, with the budget idle. The 16 `sub` shards are all about the
+    same length and fill the budget around the groups. So: groups before shards.
+    """
+    return (0 if cursor.startswith("g:") else 1, rank)
 
 
 class ExportRun:
@@ -185,16 +201,41 @@ class ExportRun:
         return self.gw.list_members_page(self.cp.user_pool_id, self.cp.group_names[int(ref)], token)
 
     def _listing(self) -> bool:
+        """Fetch every cursor's pages, `parallelism` calls in flight, with no barrier.
+
+        Every cursor is started at once (`next_cursor` still counts them in `_cursor_ids`
+        order, so checkpoints keep their meaning); which waiting cursor gets a free slot
+        is a matter of speed only (`_priority`). A page is handled on this thread while
+        the others are in flight, and its cursor's next page is requested before its
+        records are written, so a cursor under way keeps its slot until it is done.
+        `active` advances only once a page's records are written, so a checkpoint taken at
+        a boundary names exactly the pages still to fetch; pages in flight when the run
+        stops are fetched again by the next run.
+        """
         cursors = _cursor_ids(self.cp)
+        rank = {cursor: n for n, cursor in enumerate(cursors)}
         active = self.cp.active  # cursor -> token of its next page (None: first page)
-        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
-            while active or self.cp.next_cursor < len(cursors):
-                while len(active) < self.options.parallelism and self.cp.next_cursor < len(cursors):
-                    active[cursors[self.cp.next_cursor]] = None
-                    self.cp.next_cursor += 1
-                order = sorted(active, key=cursors.index)
-                pages = list(pool.map(lambda c: self._fetch(c, active[c]), order))
-                for cursor, page in zip(order, pages, strict=True):
+        for cursor in cursors[self.cp.next_cursor :]:
+            active[cursor] = None
+        self.cp.next_cursor = len(cursors)
+        waiting = deque(sorted(active, key=lambda c: _priority(c, rank[c])))
+        width = max(1, self.options.parallelism)
+        in_flight: dict[Future[Page[Any]], str] = {}
+
+        def fill() -> None:
+            while waiting and len(in_flight) < width:
+                cursor = waiting.popleft()
+                in_flight[pool.submit(self._fetch, cursor, active[cursor])] = cursor
+
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            fill()
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: rank[in_flight[f]]):
+                    cursor = in_flight.pop(future)
+                    page = future.result()
+                    if page.next_token:  # ask for the next page before writing this one
+                        in_flight[pool.submit(self._fetch, cursor, page.next_token)] = cursor
                     for item in page.items:
                         if isinstance(item, UserRecord):
                             self.on_user(item)
@@ -204,7 +245,10 @@ class ExportRun:
                         active[cursor] = page.next_token
                     else:
                         del active[cursor]
+                fill()
                 if self._boundary():
+                    for future in in_flight:
+                        future.cancel()
                     return False
         return True
 

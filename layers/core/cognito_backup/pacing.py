@@ -4,6 +4,15 @@ Cognito's quotas are per account and Region and shared by every pool, so each
 category gets one token bucket sized from configuration (the defaults are the
 documented default quotas). Retries on TooManyRequestsException remain the safety
 net; the pacer exists so that they are rare.
+
+Each bucket refills at the quota's rate and holds `burst_seconds` of it. A bucket that
+refills no faster than the service's and holds less than it never spends a token the
+service does not have, whatever the pattern of calls: the service's bucket (modelled by
+the strict local Cognito as one second of quota) always holds at least as many tokens as
+ours, less what scheduling jitter moves between the two. So the burst is kept just under
+one second (DEFAULT_BURST_SECONDS): it lets a run spend at once the budget the service
+accrued while the run was doing something else (reading the pool's configuration,
+waiting on a slow call), instead of leaving it unused; docs/benchmarks.md measures it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,10 @@ DEFAULT_QUOTAS: dict[str, float] = {
     "UserPoolResourceUpdate": 15.0,
     "UserDeletion": 25.0,
 }
+
+# Seconds of quota a bucket may hold: under the one second the service is modelled with,
+# by a margin for scheduling jitter between our clock and its admission.
+DEFAULT_BURST_SECONDS = 0.8
 
 OPERATION_CATEGORY: dict[str, str] = {
     "list_users": "UserList",
@@ -108,10 +121,15 @@ class TokenBucket:
 
 @dataclass
 class Pacer:
-    """One token bucket per quota category; unknown categories are not paced."""
+    """One token bucket per quota category; unknown categories are not paced.
+
+    `fraction` is the share of each quota this client may use (several pools or tools
+    sharing the account); `burst_seconds` how much of its rate a bucket may hold.
+    """
 
     quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     fraction: float = 1.0
+    burst_seconds: float = DEFAULT_BURST_SECONDS
     _buckets: dict[str, TokenBucket] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -121,7 +139,8 @@ class Pacer:
                 rate = self.quotas.get(category)
                 if rate is None:
                     return None
-                self._buckets[category] = TokenBucket(rate * self.fraction)
+                rate *= self.fraction
+                self._buckets[category] = TokenBucket(rate, capacity=max(1.0, rate * self.burst_seconds))
             return self._buckets[category]
 
     def acquire(self, operation: str) -> None:

@@ -57,7 +57,9 @@ class RestoreOptions(BaseModel):
     )
     parallelism: int = Field(default=8, ge=1, le=64, description="Threads per quota budget (create, update)")
     chunk_size: int = Field(default=200, ge=1, description="Users between two deadline checks")
-    window_size: int = Field(default=10_000, ge=1, description="Users whose memberships are indexed at once")
+    # ~2 KB per user in a window; 1,000 costs no throughput (docs/benchmarks.md) and keeps
+    # a restore's memory flat as pools grow.
+    window_size: int = Field(default=1_000, ge=1, description="Users whose memberships are indexed at once")
     checkpoint_seconds: float = Field(default=30.0, ge=0, description="Least time between two checkpoints")
     plan_limit: int = Field(default=1_000, ge=0, description="Names listed per list of a dry-run plan")
 
