@@ -92,3 +92,14 @@ def test_events_parse(tmp_path: Path) -> None:
 
     for name in ("full_export", "incremental_export"):
         assert ScheduledEvent.model_validate(load_event(name)).source == "aws.scheduler"
+
+
+def test_incremental_handler_with_a_base_reports_only_the_incremental(
+    configured, lambda_context, capsys
+) -> None:
+    load_handler("full_export").handler(load_event("full_export"), lambda_context)
+    capsys.readouterr()
+    result = load_handler("incremental_export").handler(load_event("incremental_export"), lambda_context)
+    assert result["status"] == "complete" and result["kind"] == "incremental"
+    metrics = emf_metrics(capsys)
+    assert "IncrementalExportSucceeded" in metrics and "FullExportSucceeded" not in metrics

@@ -56,10 +56,12 @@ def export_handler(event: dict[str, Any], context: Any, *, incremental: bool) ->
     )
     metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=rt.gateway.stats.throttled)
     if result.status == "complete":
-        name = "IncrementalExportSucceeded" if result.kind == "incremental" and incremental else None
-        metrics.add_metric(name=name or "FullExportSucceeded", unit=MetricUnit.Count, value=1)
-        if incremental and result.kind == "full":
-            # No valid base: the incremental became a full export; it also counts as fresh.
-            metrics.add_metric(name="IncrementalExportSucceeded", unit=MetricUnit.Count, value=1)
+        # The stale-backup alarms watch these. An incremental with no valid base became a
+        # full export: it is a fresh full snapshot and keeps the hourly alarm quiet too.
+        succeeded = {"FullExportSucceeded"} if result.kind == "full" else set()
+        if incremental:
+            succeeded.add("IncrementalExportSucceeded")
+        for name in sorted(succeeded):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="UsersExported", unit=MetricUnit.Count, value=result.counts.users)
     return result.model_dump(mode="json")
