@@ -61,6 +61,29 @@ def gateway(aws: AwsClients) -> CognitoGateway:
     return CognitoGateway(aws.cognito(), Pacer(quotas={}), base_delay=0.0)
 
 
+@pytest.fixture
+def restore_logger() -> Iterator[None]:
+    """Give back the Powertools logger as it was (the CLI sends it to stderr at WARNING)."""
+    from cognito_backup.observability import logger
+
+    handler = logger.registered_handler
+    stream, level = handler.stream, logger.log_level
+    yield
+    handler.setStream(stream)
+    logger.setLevel(level)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class FakeLambdaContext:
     function_name: str = "test-function"

@@ -409,17 +409,6 @@ def test_options_and_event_take_groups() -> None:
         parse_restore_event({**event, "group": "admins"})  # extra fields stay forbidden
 
 
-@pytest.fixture
-def restore_logger() -> Iterator[None]:
-    from cognito_backup.observability import logger
-
-    handler = logger.registered_handler
-    stream, level = handler.stream, logger.log_level
-    yield
-    handler.setStream(stream)
-    logger.setLevel(level)
-
-
 @pytest.mark.usefixtures("restore_logger")
 def test_the_command_line_takes_repeated_groups(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> None:
     import cognito_backup.restore as restore

@@ -5,21 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import FakeClock
 
 from cognito_backup.export import _priority
 from cognito_backup.pacing import DEFAULT_BURST_SECONDS, Pacer, TokenBucket
 from cognito_local.strict import TokenBucket as ServiceBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_a_bucket_holds_just_under_one_second_of_its_quota() -> None:

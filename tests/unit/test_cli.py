@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,17 +56,6 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["validate", "--bucket", "b"], io.StringIO(), io.StringIO())
     assert exc.value.code == 2
-
-
-@pytest.fixture
-def restore_logger() -> Iterator[None]:
-    from cognito_backup.observability import logger
-
-    handler = logger.registered_handler
-    stream, level = handler.stream, logger.log_level
-    yield
-    handler.setStream(stream)
-    logger.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_logger")

@@ -6,21 +6,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import FakeClock
 
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import AccessDeniedError, PoolNotFoundError
 from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer, TokenBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_token_bucket_holds_its_rate() -> None:
