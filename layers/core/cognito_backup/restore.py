@@ -597,6 +597,7 @@ class RestoreRun:
                 updates.append(updaters.submit(self._add_named, work))
             else:
                 self._record(work)
+        finished = False
         try:
             for done in as_completed(creates):
                 work = done.result()
@@ -608,10 +609,11 @@ class RestoreRun:
                     self._record(work)
             for done in as_completed(updates):
                 self._record(done.result())
-        except BaseException:
-            for future in (*creates, *updates):
-                future.cancel()
-            raise
+            finished = True
+        finally:
+            if not finished:  # a failure stops the run: queued work must not go on writing
+                for future in (*creates, *updates):
+                    future.cancel()
 
     def _record(self, work: UserWork) -> None:
         """Fold one user's result into the counts and the outcomes (main thread only)."""
