@@ -113,3 +113,11 @@ def test_server_mode_seeds_directly_and_the_api_path_gives_the_same_pool(
         assert local.engine.stats()["categories"]["UserUpdate"]["throttled"] > 0  # and it backed off
         with local.engine.quotas_paused():
             assert pool_state(c, direct) == pool_state(c, via_api)
+
+
+def test_a_share_of_users_can_be_seeded_confirmed(cognito: Any) -> None:
+    pool_id = create_pool(cognito, "confirmed")
+    summary = seed_pool(cognito, pool_id, users=100, groups=1, confirmed_share=0.85)
+    statuses = [u["status"] for u in pool_state(cognito, pool_id)["users"].values()]
+    assert statuses.count("CONFIRMED") == summary.confirmed and 70 < summary.confirmed < 100
+    assert set(statuses) == {"CONFIRMED", "FORCE_CHANGE_PASSWORD"}

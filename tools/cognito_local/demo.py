@@ -156,9 +156,12 @@ def run_demo(out: TextIO) -> int:
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         pool_id = create_pool(cognito, "demo-source")
-        seeded = seed_pool(cognito, pool_id, users=DEMO_USERS, groups=DEMO_GROUPS, big_group_members=80)
+        seeded = seed_pool(
+            cognito, pool_id, users=DEMO_USERS, groups=DEMO_GROUPS, big_group_members=80, confirmed_share=0.85
+        )
         demo.say(
-            f"Seeded pool {pool_id}: {seeded.users} users ({seeded.disabled} disabled, "
+            f"Seeded pool {pool_id}: {seeded.users} users ({seeded.confirmed} confirmed, "
+            f"{seeded.disabled} disabled, "
             f"{seeded.unverified_email} with unverified email), {seeded.groups} groups, "
             f"{seeded.memberships} memberships"
         )

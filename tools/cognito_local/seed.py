@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 PAGE = 60
 ROLE_ARN = "arn:aws:iam::123456789012:role/group-role-{}"
+SEED_PASSWORD = "Seeded-Passw0rd!"  # local sample users only
 GIVEN = (
     "José",
     "Zoë",
@@ -82,6 +83,7 @@ class SeedSummary:
     big_group: str | None
     big_group_members: int
     direct: bool  # True: written into moto's backend; False: through the API
+    confirmed: int = 0  # users left CONFIRMED (as after a first sign-in); the rest FORCE_CHANGE_PASSWORD
 
 
 class UserState(TypedDict):
@@ -108,6 +110,7 @@ class _User:
     attributes: list[dict[str, str]]
     enabled: bool
     groups: list[str] = field(default_factory=list)
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,13 @@ def seed_pool(
     groups: int = 5,
     seed: int = 42,
     big_group_members: int = 0,
+    confirmed_share: float = 0.0,
 ) -> SeedSummary:
-    """Fill a pool with deterministic users, groups and memberships."""
+    """Fill a pool with deterministic users, groups and memberships.
+
+    `confirmed_share` of the users are CONFIRMED, as users who have signed in once; the
+    others stay FORCE_CHANGE_PASSWORD, as AdminCreateUser leaves them.
+    """
     local = _moto_pool(cognito_client, pool_id)
     if local is not None:
         username_attributes = list(local.extended_config.get("UsernameAttributes") or [])
@@ -179,6 +187,9 @@ def seed_pool(
     for spec in specs[:big]:
         if names[0] not in spec.groups:
             spec.groups.append(names[0])
+    confirm = random.Random(seed + 1)  # its own stream: the data above stays as it was
+    for spec in specs:
+        spec.confirmed = confirm.random() < confirmed_share
     if local is not None:
         _write_to_moto(local, pool_id, specs, group_specs, bool(username_attributes))
     else:
@@ -197,6 +208,7 @@ def seed_pool(
         big_group=names[0] if big else None,
         big_group_members=big,
         direct=local is not None,
+        confirmed=sum(s.confirmed for s in specs),
     )
 
 
@@ -302,7 +314,7 @@ def _write_to_moto(
             pool_id,
             None if by_attribute else spec.username,
             None,
-            UserStatus.FORCE_CHANGE_PASSWORD,
+            UserStatus.CONFIRMED if spec.confirmed else UserStatus.FORCE_CHANGE_PASSWORD,
             list(spec.attributes),
         )
         user.enabled = spec.enabled
@@ -336,6 +348,14 @@ def _write_through_api(
             UserAttributes=attributes,
         )
         username = created["User"]["Username"]
+        if spec.confirmed:
+            _call(
+                client.admin_set_user_password,
+                UserPoolId=pool_id,
+                Username=username,
+                Password=SEED_PASSWORD,
+                Permanent=True,
+            )
         if not spec.enabled:
             _call(client.admin_disable_user, UserPoolId=pool_id, Username=username)
         for name in spec.groups:
