@@ -70,3 +70,21 @@ def test_logs_never_mix_with_results_on_stdout(monkeypatch: pytest.MonkeyPatch) 
     logger.warning("a warning line")
     assert out.getvalue() == ""
     assert "a warning line" in err.getvalue() and "an informational line" not in err.getvalue()
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_and_stays_silent_otherwise() -> None:
+    from cognito_backup.models import Counts
+
+    tty, pipe = FakeTerminal(), io.StringIO()
+    for stream in (tty, pipe):
+        progress = cli.Progress(stream, "export")
+        progress._last = -1.0  # no rate limit for the first line
+        progress.counts(Counts(users=120, groups=3, memberships=45))
+        progress.done()
+    assert "export: 120 users, 3 groups, 45 memberships" in tty.getvalue() and tty.getvalue().endswith("\n")
+    assert pipe.getvalue() == ""
