@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from cognito_backup.store import SnapshotStore
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
+TEMPLATE = REPO / "template.yaml"
 BUCKET = "cognito-backup-test"
 
 
@@ -104,3 +107,31 @@ def lambda_context() -> FakeLambdaContext:
 def load_event(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return data
+
+
+def load_handler(name: str) -> ModuleType:
+    """functions/<name>/app.py as Lambda loads it: a module of its own, not part of a package."""
+    path = REPO / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plain(value: Any) -> Any:
+    """cfn_flip's ordered dicts as plain dicts and lists, so that == and | behave as usual."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def load_template() -> dict[str, Any]:
+    """template.yaml with its short intrinsic tags (!Ref, !Sub, !GetAtt A.B ...) in their long
+    form ({"Ref": ...}, {"Fn::GetAtt": ["A", "B"]}), as cfn_flip reads them."""
+    from cfn_flip import load_yaml
+
+    loaded: dict[str, Any] = plain(load_yaml(TEMPLATE.read_text(encoding="utf-8")))
+    return loaded

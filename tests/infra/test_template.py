@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_flip import load_yaml
+from conftest import load_template
 
 pytestmark = pytest.mark.infra
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = REPO / "template.yaml"
 SAMCONFIG_PATH = REPO / "samconfig.toml"
 
 EXPORT_FUNCTIONS = {
@@ -39,21 +38,9 @@ READ_VERBS = ("Get", "List", "Describe", "Head")
 
 
 # ---------------------------------------------------------------- helpers
-def plain(value: Any) -> Any:
-    """cfn_flip's ordered dicts as plain dicts and lists, so that == and | behave as usual."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    # cfn_flip understands the short intrinsic tags (!Ref, !Sub, !GetAtt A.B ...) and returns
-    # them in their long form ({"Ref": ...}, {"Fn::GetAtt": ["A", "B"]}).
-    loaded: dict[str, Any] = plain(load_yaml(TEMPLATE_PATH.read_text(encoding="utf-8")))
-    return loaded
+    return load_template()
 
 
 @pytest.fixture(scope="module")

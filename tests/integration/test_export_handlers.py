@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import BUCKET, REPO, load_event
+from conftest import BUCKET, load_event, load_handler
 
 from cognito_backup.errors import UsageError
 from cognito_backup.settings import get_settings
 from cognito_local.seed import create_pool, seed_pool
-
-
-def load_handler(name: str) -> ModuleType:
-    path = REPO / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
