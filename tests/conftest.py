@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 import json
 from collections.abc import Iterator
@@ -130,8 +132,14 @@ def plain(value: Any) -> Any:
 
 def load_template() -> dict[str, Any]:
     """template.yaml with its short intrinsic tags (!Ref, !Sub, !GetAtt A.B ...) in their long
-    form ({"Ref": ...}, {"Fn::GetAtt": ["A", "B"]}), as cfn_flip reads them."""
+    form ({"Ref": ...}, {"Fn::GetAtt": ["A", "B"]}), as cfn_flip reads them. A fresh copy each
+    time (parsing it takes a second)."""
+    return copy.deepcopy(_parsed_template(TEMPLATE.read_text(encoding="utf-8")))
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_template(text: str) -> dict[str, Any]:
     from cfn_flip import load_yaml
 
-    loaded: dict[str, Any] = plain(load_yaml(TEMPLATE.read_text(encoding="utf-8")))
+    loaded: dict[str, Any] = plain(load_yaml(text))
     return loaded

@@ -1,0 +1,278 @@
+"""The three state machines of template.yaml, executed: the step loop, its limits and its retries.
+
+Each definition is taken from template.yaml and run by moto's ASL interpreter; its Lambda task is
+answered by the real handler (functions/<name>/app.py) in this process against the same moto, or,
+where a test needs an answer no real run gives on demand (a step that never finishes, a foreign
+answer), by an answer recorded from a real handler and queued in moto's simple-Lambda queue.
+Assertions are on the execution: its status, output, error and history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import FakeLambdaContext, load_event
+from sfn import (
+    MACHINES,
+    MOTO_CONFIG,
+    REGION,
+    LambdaBridge,
+    StateMachines,
+    record_retry_waits,
+    service_exception,
+    speed_up_interpreter,
+    throttled,
+)
+
+from cognito_backup.aws import AwsClients
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.export import run_export
+from cognito_backup.settings import get_settings
+from cognito_backup.store import SnapshotStore
+from cognito_backup.validate import validate_snapshot
+from cognito_local.seed import create_pool, pool_state, seed_pool
+
+# Step Functions carries at most 256 KB between states; the design aims for a few KB.
+SMALL = 8 * 1024
+
+EXPORTS = ("FullExportStateMachine", "IncrementalExportStateMachine")
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsClients]:
+    """moto with its ASL interpreter executing state machines, and Lambda without Docker."""
+    from moto import mock_aws
+
+    with mock_aws(config=MOTO_CONFIG):
+        yield AwsClients(region=REGION)
+
+
+@pytest.fixture
+def bridge(monkeypatch: pytest.MonkeyPatch) -> LambdaBridge:
+    speed_up_interpreter(monkeypatch)
+    b = LambdaBridge()
+    b.install(monkeypatch)
+    return b
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    return record_retry_waits(monkeypatch)
+
+
+@pytest.fixture
+def source_pool(aws: AwsClients, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A seeded pool, and the functions' environment as template.yaml gives it (unpaced:
+    pacing has its own tests; no margin before the deadline, so a context's remaining time
+    alone decides where a step stops)."""
+    pool_id = create_pool(aws.cognito(), "sfn-source")
+    seed_pool(aws.cognito(), pool_id, users=80, groups=3)
+    monkeypatch.setenv("BUCKET_NAME", bucket)
+    monkeypatch.setenv("BACKUP_PREFIX", "backups")
+    monkeypatch.setenv("USER_POOL_ID", pool_id)
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "0")
+    monkeypatch.setattr("cognito_backup.runtime.DEFAULT_QUOTAS", {})
+    get_settings.cache_clear()
+    yield pool_id
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def machines(source_pool: str, bridge: LambdaBridge, retry_waits: list[float]) -> StateMachines:
+    return StateMachines(bridge)
+
+
+@pytest.fixture
+def snapshot(source_pool: str, store: SnapshotStore, gateway: CognitoGateway) -> str:
+    key = run_export(gateway, store, source_pool).manifest_key
+    assert key
+    return key
+
+
+@pytest.fixture
+def target_pool(aws: AwsClients) -> str:
+    return create_pool(aws.cognito(), "sfn-target")
+
+
+def event_for(machine: str, snapshot: str | None = None, target: str | None = None) -> dict[str, Any]:
+    if machine == "RestoreStateMachine":
+        return {"manifest_key": snapshot, "target_user_pool_id": target}
+    return load_event("full_export" if machine == "FullExportStateMachine" else "incremental_export")
+
+
+def max_iterations(machines: StateMachines, machine: str) -> int:
+    value: int = machines.definition(machine)["States"]["Initialise"]["Parameters"]["max_iterations"]
+    return value
+
+
+def assert_small(run: Any) -> None:
+    for data in run.answers() + run.state_data():
+        assert len(data.encode()) < SMALL, f"{len(data.encode())} bytes between states"
+
+
+# ---------------------------------------------------------------- the loop, with the real handlers
+@pytest.mark.parametrize("machine", EXPORTS)
+def test_export_loops_on_incomplete_and_continues_from_its_checkpoint(
+    machines: StateMachines, bridge: LambdaBridge, store: SnapshotStore, machine: str
+) -> None:
+    # Given three steps with no time left: config, groups and a first handful of the 19 listing
+    # pages (a step writes at most 6 pages) -- so neither can finish before the fourth step
+    bridge.remaining_ms = [0, 0, 0]
+
+    # When the state machine runs the real export
+    run = machines.run(machine, event_for(machine))
+
+    # Then it invoked again on each "incomplete", with the execution's input every time,
+    # and succeeded on the fourth answer, "complete", which is the execution's output
+    assert run.status == "SUCCEEDED", run.cause
+    answers = [json.loads(a) for a in run.answers()]
+    assert [a["status"] for a in answers] == ["incomplete"] * 3 + ["complete"]
+    assert all(i.event == event_for(machine) for i in bridge.invocations)
+    assert run.output == answers[-1]
+    # one snapshot, continued from the checkpoint each time, not restarted
+    assert {a["snapshot_id"] for a in answers} == {run.output["snapshot_id"]}
+    assert run.output["invocations"] == 4 and run.output["kind"] == "full"
+    assert (run.output["counts"]["users"], run.output["counts"]["groups"]) == (80, 3)
+    assert validate_snapshot(store, run.output["manifest_key"]).valid
+    assert_small(run)
+
+
+def test_incremental_machine_writes_an_incremental_over_the_last_full(
+    machines: StateMachines, bridge: LambdaBridge, aws: AwsClients, snapshot: str, source_pool: str
+) -> None:
+    aws.cognito().admin_create_user(UserPoolId=source_pool, Username="newcomer", MessageAction="SUPPRESS")
+    bridge.remaining_ms = [0]
+
+    run = machines.run("IncrementalExportStateMachine", event_for("IncrementalExportStateMachine"))
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert [json.loads(a)["status"] for a in run.answers()] == ["incomplete", "complete"]
+    assert run.output["kind"] == "incremental" and run.output["base_manifest_key"] == snapshot
+    assert run.output["counts"]["users"] == 1
+
+
+def test_restore_machine_loops_until_the_target_holds_the_snapshot(
+    machines: StateMachines,
+    bridge: LambdaBridge,
+    aws: AwsClients,
+    source_pool: str,
+    snapshot: str,
+    target_pool: str,
+) -> None:
+    bridge.remaining_ms = [0, 0]  # attributes, then the first group: then the rest in one step
+
+    run = machines.run("RestoreStateMachine", event_for("RestoreStateMachine", snapshot, target_pool))
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert [json.loads(a)["status"] for a in run.answers()] == ["incomplete", "incomplete", "complete"]
+    assert run.output == json.loads(run.answers()[-1])
+    assert run.output["counts"]["created"] == 80
+    source, target = pool_state(aws.cognito(), source_pool), pool_state(aws.cognito(), target_pool)
+    assert set(target["users"]) == set(source["users"])
+    assert target["groups"] == source["groups"]
+    assert target["memberships"] == source["memberships"]
+
+
+# ---------------------------------------------------------------- the limits
+def incomplete_answer(
+    machine: str, machines: StateMachines, bridge: LambdaBridge, snapshot: str, target: str
+) -> dict[str, Any]:
+    """A real "incomplete" answer of the machine's function: one step with no time left."""
+    machines.deploy(machine)
+    logical_id = machines.resources[machine]["Properties"]["DefinitionSubstitutions"]["FunctionArn"][
+        "Fn::GetAtt"
+    ][0]
+
+    answer: dict[str, Any] = bridge.handlers[logical_id](
+        event_for(machine, snapshot, target), FakeLambdaContext(remaining_ms=0)
+    )
+    assert answer["status"] == "incomplete"
+    return answer
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_too_many_incomplete_steps_fail_the_execution(
+    machines: StateMachines, bridge: LambdaBridge, snapshot: str, target_pool: str, machine: str
+) -> None:
+    # Given a function that answers "incomplete" (a real such answer, recorded) at every step
+    limit = max_iterations(machines, machine)
+    bridge.queue(*[incomplete_answer(machine, machines, bridge, snapshot, target_pool)] * (limit + 1))
+
+    run = machines.run(machine, event_for(machine, snapshot, target_pool))
+
+    # Then the execution stops after max_iterations steps, and fails by name
+    assert (run.status, run.error) == ("FAILED", "TooManySteps")
+    assert run.attempts == limit
+    assert run.of_type("FailStateEntered")[0]["stateEnteredEventDetails"]["name"] == "TooManySteps"
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"status": "ignored", "key": "backups/x/users-00001.jsonl.gz"}, id="unknown-status"),
+        pytest.param({"counts": {"users": 3}}, id="no-status"),
+        pytest.param({"status": "failed", "counts": {"failed": 1}}, id="failed-returned-not-raised"),
+    ],
+)
+def test_an_answer_without_a_known_status_fails_the_execution(
+    machines: StateMachines, bridge: LambdaBridge, machine: str, answer: dict[str, Any]
+) -> None:
+    bridge.queue(answer, {"status": "complete"})
+
+    run = machines.run(machine, event_for(machine, "backups/x/manifest.json", "us-east-1_Target01"))
+
+    assert (run.status, run.error) == ("FAILED", "UnexpectedResult")
+    assert run.attempts == 1
+
+
+# ---------------------------------------------------------------- the retries
+@pytest.mark.parametrize("machine", MACHINES)
+@pytest.mark.parametrize("fault", [throttled, service_exception], ids=["throttled", "service-exception"])
+def test_lambda_service_errors_are_retried_with_backoff(
+    machines: StateMachines, bridge: LambdaBridge, retry_waits: list[float], machine: str, fault: Any
+) -> None:
+    # Given Lambda itself refusing the first two invocations
+    bridge.faults = [fault(), fault()]
+    bridge.queue({"status": "complete", "counts": {}})
+
+    run = machines.run(machine, event_for(machine, "backups/x/manifest.json", "us-east-1_Target01"))
+
+    # Then the task is retried after 5 s, then 10 s (IntervalSeconds 5, BackoffRate 2), and succeeds
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.attempts == 3
+    assert retry_waits == [5, 10]
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_lambda_service_errors_give_up_after_six_retries(
+    machines: StateMachines, bridge: LambdaBridge, retry_waits: list[float], machine: str
+) -> None:
+    bridge.faults = [throttled() for _ in range(7)]
+
+    run = machines.run(machine, event_for(machine, "backups/x/manifest.json", "us-east-1_Target01"))
+
+    assert (run.status, run.error) == ("FAILED", "Lambda.TooManyRequestsException")
+    assert run.attempts == 7
+    assert retry_waits == [5, 10, 20, 40, 80, 160]
+
+
+@pytest.mark.parametrize("machine", EXPORTS)
+def test_a_crashed_step_is_retried_and_continues_from_its_checkpoint(
+    machines: StateMachines, bridge: LambdaBridge, retry_waits: list[float], machine: str
+) -> None:
+    # Given a first step that checkpoints, and a second that crashes (as on a lost sandbox)
+    bridge.remaining_ms = [0]
+    bridge.faults = [None, RuntimeError("the sandbox went away")]
+
+    run = machines.run(machine, event_for(machine))
+
+    # Then the crash is retried once after 60 s (States.TaskFailed), and the export goes on
+    assert run.status == "SUCCEEDED", run.cause
+    assert [i.error_type for i in bridge.invocations] == [None, "RuntimeError", None]
+    assert run.of_type("TaskFailed")[0]["taskFailedEventDetails"]["error"] == "RuntimeError"
+    assert retry_waits == [60]
+    assert run.output["invocations"] == 2  # the crashed step never reached the handler
