@@ -483,3 +483,39 @@ def test_samconfig_has_default_and_prod_environments() -> None:
         assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
         assert "UserPoolId=" in deploy["parameter_overrides"]
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+
+
+def test_state_machines_share_one_loop(resources: dict[str, Any]) -> None:
+    """Identical definitions but for their comment, timeout and step limit: a fix to one loop
+    (a retry, a guard) cannot be forgotten in the others."""
+
+    def shape(sm: str) -> dict[str, Any]:
+        definition = dict(resources[sm]["Properties"]["Definition"])
+        del definition["Comment"], definition["TimeoutSeconds"]
+        definition["States"]["Initialise"]["Parameters"]["max_iterations"] = "N"
+        return definition
+
+    first, *others = sorted(STATE_MACHINES)
+    for sm in others:
+        assert shape(sm) == shape(first), sm
+
+
+def all_subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct} | all_subclasses(direct)}
+
+
+@pytest.mark.parametrize("sm", sorted(STATE_MACHINES))
+def test_errors_never_retried_are_named_after_the_packages_errors(resources: dict[str, Any], sm: str) -> None:
+    # Lambda's Python runtime reports an unhandled exception by its class name: a retrier naming a
+    # class that does not exist (renamed, misspelt) would silently retry that error after all.
+    import cognito_backup.restore
+    import cognito_backup.validate
+    from cognito_backup.errors import BackupError
+
+    assert cognito_backup.restore.RestoreFailedError and cognito_backup.validate.SnapshotInvalidError
+    names = {cls.__name__ for cls in all_subclasses(BackupError)}
+    retriers = resources[sm]["Properties"]["Definition"]["States"]["RunStep"]["Retry"]
+    never = [r for r in retriers if r.get("MaxAttempts") == 0]
+    assert retriers[0] in never, "the never-retried errors must come before States.TaskFailed"
+    for retrier in never:
+        assert set(retrier["ErrorEquals"]) <= names, set(retrier["ErrorEquals"]) - names

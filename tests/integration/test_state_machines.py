@@ -276,3 +276,51 @@ def test_a_crashed_step_is_retried_and_continues_from_its_checkpoint(
     assert run.of_type("TaskFailed")[0]["taskFailedEventDetails"]["error"] == "RuntimeError"
     assert retry_waits == [60]
     assert run.output["invocations"] == 2  # the crashed step never reached the handler
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_a_step_that_keeps_crashing_fails_after_two_retries(
+    machines: StateMachines, bridge: LambdaBridge, retry_waits: list[float], machine: str
+) -> None:
+    bridge.faults = [RuntimeError("the sandbox went away") for _ in range(3)]
+
+    run = machines.run(machine, event_for(machine, "backups/x/manifest.json", "us-east-1_Target01"))
+
+    assert (run.status, run.error) == ("FAILED", "RuntimeError")
+    assert run.attempts == 3
+    assert retry_waits == [60, 120]
+
+
+def test_an_export_of_a_missing_pool_fails_at_once(
+    machines: StateMachines, bridge: LambdaBridge, retry_waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose USER_POOL_ID names no pool: no retry can make it right
+    monkeypatch.setenv("USER_POOL_ID", "us-east-1_NoSuchPool")
+    get_settings.cache_clear()
+
+    run = machines.run("FullExportStateMachine", event_for("FullExportStateMachine"))
+
+    assert (run.status, run.error) == ("FAILED", "PoolNotFoundError")
+    assert run.attempts == 1 and retry_waits == []
+
+
+def test_a_restore_that_finished_with_failures_is_not_run_again(
+    machines: StateMachines,
+    bridge: LambdaBridge,
+    retry_waits: list[float],
+    store: SnapshotStore,
+    snapshot: str,
+    target_pool: str,
+) -> None:
+    # Given a restore asked for a user the snapshot does not hold: it finishes, reports the
+    # failure beside the snapshot, and raises RestoreFailedError
+    event = {**event_for("RestoreStateMachine", snapshot, target_pool), "usernames": ["nobody"]}
+
+    run = machines.run("RestoreStateMachine", event)
+
+    # Then the execution fails with it at once: a second run would write a second report and
+    # name it in the error, hiding the first
+    assert (run.status, run.error) == ("FAILED", "RestoreFailedError")
+    assert run.attempts == 1 and retry_waits == []
+    reports = [k for k in store.list_keys(snapshot.rsplit("/", 1)[0] + "/") if "restore-report" in k]
+    assert len(reports) == 1, reports
