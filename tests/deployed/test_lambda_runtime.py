@@ -186,6 +186,7 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
         "BackupPrefix": "backups",
         "UserPoolId": world["pool_id"],
         "LogLevel": "INFO",
+        "StandbyUserPoolId": "",  # the default: no standby
     }
     env: dict[str, str] = {}
     for name, value in variables.items():

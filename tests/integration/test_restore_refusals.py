@@ -294,6 +294,21 @@ def test_the_lambda_refuses_a_malformed_event_naming_the_field(
     assert result["dry_run"] is True and result["plan"]["users_to_create"] == 3
 
 
+def test_the_handler_refuses_a_manifest_outside_its_prefix(world: World, lambda_context: Any) -> None:
+    _, key = snapshot(world, users=3, groups=1)
+    dst = target(world)
+    world.store.put_bytes("planted/" + key, world.store.get_bytes(key))
+    before = everything(world, [dst])
+
+    with pytest.raises(UsageError, match="not under this deployment's prefix"):
+        restore_handler(
+            {"manifest_key": "planted/" + key, "target_user_pool_id": dst, "dry_run": False},
+            lambda_context,
+            settings_for(world),
+        )
+    assert everything(world, [dst]) == before
+
+
 def test_an_unfinished_restore_in_the_handler_reports_incomplete(world: World, lambda_context: Any) -> None:
     _, key = snapshot(world, users=3, groups=1)
     dst = create_pool(world.cognito, "target", custom_attributes=ALL_CUSTOM)

@@ -103,6 +103,14 @@ def test_other_detail_types_are_ignored() -> None:
     assert validator_handler(event, SETTINGS)["status"] == "ignored"
 
 
+def test_a_manifest_outside_the_prefix_is_refused() -> None:
+    event = load_event("validator")
+    event["detail"]["object"]["key"] = "elsewhere/us-east-1_AbCdEf123/full/2026/11/21/X/manifest.json"
+
+    with pytest.raises(UsageError, match="not under this deployment's prefix 'backups'"):
+        validator_handler(event, SETTINGS)
+
+
 def test_another_bucket_is_refused_before_anything_else() -> None:
     event = load_event("validator")
     event["detail"]["bucket"]["name"] = "elsewhere"

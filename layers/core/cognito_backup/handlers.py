@@ -8,6 +8,8 @@ names no user: usernames and e-mail addresses stay in the reports in S3.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,13 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import BackupError, UsageError
 from .export import ExportOptions, run_export
+from .models import utcnow
+from .notify import publish_verdict, verdict_detail
 from .observability import logger, metrics
 from .pacing import Deadline
 from .restore import run_restore
 from .restore_models import RestoreCounts, RestoreEvent, RestoreReport, RestoreStatus
 from .runtime import Runtime
 from .settings import Settings, get_settings
-from .store import MANIFEST_NAME, SnapshotStore
+from .store import MANIFEST_NAME, SnapshotStore, layout_pool_id, layout_snapshot_id, standby_key
 from .validate import SnapshotInvalidError, ValidationReport, report_key, validate_snapshot
 
 OBJECT_CREATED = "Object Created"
@@ -34,6 +38,12 @@ def _problems(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()[:limit]
     )
+
+
+def _under_prefix(key: str, settings: Settings) -> None:
+    """A function reads and writes only under its BACKUP_PREFIX: any other key is refused."""
+    if not key.startswith(settings.backup_prefix.strip("/") + "/"):
+        raise UsageError(f"refused: the key is not under this deployment's prefix {settings.backup_prefix!r}")
 
 
 # --------------------------------------------------------------------------- exports
@@ -105,11 +115,12 @@ def parse_validator_event(event: Any) -> S3EventNotificationEventBridgeModel:
 
 
 def validator_handler(
-    event: Any, settings: Settings | None = None, store: SnapshotStore | None = None
+    event: Any, settings: Settings | None = None, runtime: Runtime | None = None
 ) -> dict[str, Any]:
     """Validate the snapshot whose manifest an S3 event announces; raise if it is invalid.
 
-    The verdict is recorded before an invalid snapshot raises, so that Lambda counts an
+    The verdict is recorded, then published on EventBridge (`Snapshot Validated`: the
+    standby sync listens), before an invalid snapshot raises, so that Lambda counts an
     error (alarm) and the tag and report say why. Logs carry ids and counts only.
     """
     settings = settings or get_settings()
@@ -124,10 +135,20 @@ def validator_handler(
     if parsed.detail_type != OBJECT_CREATED or key.rsplit("/", 1)[-1] != MANIFEST_NAME:
         logger.debug("event ignored", extra={"detail_type": parsed.detail_type, "key": key})
         return {"status": "ignored", "key": key}
-    if store is None:
-        store = Runtime(settings).store
-    report = validate_snapshot(store, key, record=True)
+    _under_prefix(key, settings)
+    rt = runtime or Runtime(settings)
+    report = validate_snapshot(rt.store, key, record=True)
     _observe_validation(report)
+    detail = verdict_detail(
+        bucket=bucket,
+        manifest_key=key,
+        snapshot_id=report.snapshot_id,
+        user_pool_id=report.user_pool_id,
+        kind=report.kind,
+        verdict=report.verdict,
+        users=report.counts.users,
+    )
+    publish_verdict(rt.clients.events(), detail)
     if not report.valid:
         raise SnapshotInvalidError(report)
     return {
@@ -197,6 +218,7 @@ class RestoreAnswer(BaseModel):
     checkpoint_key: str | None = None
     cognito_calls: int
     cognito_throttled: int
+    superseded_by: str | None = None
 
     @classmethod
     def of(cls, report: RestoreReport) -> RestoreAnswer:
@@ -248,10 +270,19 @@ def parse_restore_event(event: Any) -> RestoreEvent:
 
 
 def restore_handler(event: Any, context: Any, settings: Settings | None = None) -> dict[str, Any]:
-    """Parse, restore until the deadline, answer small; raise when the restore failed."""
+    """Parse, restore until the deadline, answer small; raise when the restore failed.
+
+    A restore into the standby pool (STANDBY_USER_POOL_ID) is a standby sync: one that
+    arrives after a newer snapshot was already mirrored there is answered `complete` and
+    `superseded_by` that snapshot, without writing (syncs may finish out of order).
+    """
     request = parse_restore_event(event)
     settings = settings or get_settings()
+    _under_prefix(request.manifest_key, settings)
     rt = Runtime(settings)
+    standby = _standby_of(request, settings, rt.store)
+    if standby is not None and standby.newer_than(request.manifest_key):
+        return standby.superseded(request).model_dump(mode="json")
     report = run_restore(
         rt.gateway,
         rt.store,
@@ -261,6 +292,8 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
         deadline=Deadline.from_lambda_context(context, settings.deadline_margin_seconds),
     )
     answer = RestoreAnswer.of(report)
+    if standby is not None and not answer.dry_run and answer.status != "incomplete":
+        standby.record(answer, request.manifest_key)
     metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=answer.cognito_throttled)
     if not answer.dry_run:
         metrics.add_metric(name="UsersRestored", unit=MetricUnit.Count, value=answer.counts.created)
@@ -270,3 +303,73 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
     if answer.status == "complete" and not answer.dry_run:
         metrics.add_metric(name="RestoreSucceeded", unit=MetricUnit.Count, value=1)
     return answer.model_dump(mode="json")
+
+
+class StandbyMarker(BaseModel):
+    """The last snapshot mirrored into the standby: `<prefix>/<pool>/standby/<standby>.json`."""
+
+    snapshot_id: str
+    manifest_key: str
+    status: RestoreStatus
+    synced_at: datetime
+
+
+@dataclass
+class _Standby:
+    """A restore into the standby pool: ordered, recorded, measured."""
+
+    store: SnapshotStore
+    key: str
+    last: StandbyMarker | None
+
+    def newer_than(self, manifest_key: str) -> bool:
+        """Whether a newer snapshot than this one has already been mirrored successfully."""
+        return (
+            self.last is not None
+            and self.last.status == "complete"
+            and self.last.snapshot_id > layout_snapshot_id(manifest_key)
+        )
+
+    def superseded(self, request: RestoreEvent) -> RestoreAnswer:
+        assert self.last is not None
+        logger.info(
+            "standby sync superseded",
+            extra={"snapshot_id": layout_snapshot_id(request.manifest_key), "newer": self.last.snapshot_id},
+        )
+        return RestoreAnswer(
+            status="complete",
+            dry_run=request.dry_run,
+            snapshot_id=layout_snapshot_id(request.manifest_key),
+            source_user_pool_id=layout_pool_id(request.manifest_key),
+            target_user_pool_id=request.target_user_pool_id,
+            invocations=0,
+            counts=RestoreCounts(),
+            failures=0,
+            admin_action=0,
+            cognito_calls=0,
+            cognito_throttled=0,
+            superseded_by=self.last.snapshot_id,
+        )
+
+    def record(self, answer: RestoreAnswer, manifest_key: str) -> None:
+        """A finished sync: its marker (unless it would move the standby back) and metrics."""
+        succeeded = answer.status == "complete"
+        name = "StandbySyncSucceeded" if succeeded else "StandbySyncFailed"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        if succeeded and not self.newer_than(manifest_key):
+            marker = StandbyMarker(
+                snapshot_id=answer.snapshot_id,
+                manifest_key=manifest_key,
+                status="complete",
+                synced_at=utcnow(),
+            )
+            self.store.put_json(self.key, marker)
+
+
+def _standby_of(request: RestoreEvent, settings: Settings, store: SnapshotStore) -> _Standby | None:
+    if not settings.standby_user_pool_id or request.target_user_pool_id != settings.standby_user_pool_id:
+        return None
+    source = layout_pool_id(request.manifest_key)
+    key = standby_key(settings.backup_prefix, source, request.target_user_pool_id)
+    raw = store.get_json(key)
+    return _Standby(store, key, StandbyMarker.model_validate(raw) if raw else None)

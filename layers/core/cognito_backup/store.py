@@ -21,7 +21,14 @@ from typing import Any, BinaryIO
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from .errors import AccessDeniedError, BackupError, BucketNotFoundError, SnapshotNotFoundError, StorageError
+from .errors import (
+    AccessDeniedError,
+    BackupError,
+    BucketNotFoundError,
+    SnapshotNotFoundError,
+    StorageError,
+    UsageError,
+)
 from .models import Manifest, PartInfo, PartKind, Record, SnapshotKind
 
 MANIFEST_NAME = "manifest.json"
@@ -54,6 +61,29 @@ def snapshot_dir(prefix: str, pool_id: str, kind: SnapshotKind, snapshot_id: str
 
 def checkpoint_key(prefix: str, pool_id: str, name: str) -> str:
     return join_key(prefix, pool_id, "checkpoints", name) + ".json"
+
+
+def standby_key(prefix: str, pool_id: str, standby_pool_id: str) -> str:
+    """The marker of the last snapshot of `pool_id` mirrored into the standby pool."""
+    return join_key(prefix, pool_id, "standby", standby_pool_id) + ".json"
+
+
+def _manifest_parts(manifest_key: str) -> list[str]:
+    # <prefix...>/<pool>/<kind>/<YYYY>/<MM>/<DD>/<snapshot-id>/manifest.json
+    parts = manifest_key.split("/")
+    if len(parts) < 7 or parts[-1] != MANIFEST_NAME or parts[-6] not in ("full", "incremental"):
+        raise UsageError(f"not a manifest key in the snapshot layout: {manifest_key}")
+    return parts
+
+
+def layout_pool_id(manifest_key: str) -> str:
+    """The user pool a manifest key belongs to, read from the layout."""
+    return _manifest_parts(manifest_key)[-7]
+
+
+def layout_snapshot_id(manifest_key: str) -> str:
+    """The snapshot id of a manifest key (ids sort by time)."""
+    return _manifest_parts(manifest_key)[-2]
 
 
 def manifest_dir(manifest_key: str) -> str:
