@@ -220,7 +220,7 @@ def preflight(
     """Every check that can refuse the restore; reads only (a dry run records no verdict)."""
     if not target_pool_id:
         raise UsageError("a target user pool id is required")
-    store.check_bucket()
+    store.check_bucket(manifest_key)
     chain = resolve_chain(store, manifest_key)
     source_id = chain[-1].manifest.user_pool_id
     snapshot_prefix(manifest_key, source_id)

@@ -162,15 +162,41 @@ class SnapshotStore:
             return AccessDeniedError(f"access denied to s3://{self.bucket}/{key or ''} ({code})")
         return StorageError(code, str(exc))
 
-    def check_bucket(self) -> None:
-        """Fail early, before any other work, if the bucket is missing or closed to us."""
+    def _read_failure(self, exc: ClientError, key: str) -> BackupError:
+        """The error of a GET or HEAD. S3 answers 403, not 404, for a key that does not exist
+        unless the caller may list the whole bucket, which the deployed roles may not (their
+        ListBucket is limited to the backup prefix): a 403 on a key the listing does not show
+        is "no such object", as it is to a caller allowed to list."""
+        if _error_code(exc) in ("AccessDenied", "403", "Forbidden") and not self.exists(key):
+            return SnapshotNotFoundError(f"no such object: s3://{self.bucket}/{key}")
+        return self._fail(exc, key)
+
+    def check_bucket(self, prefix: str) -> None:
+        """Fail early, before any other work, if the bucket is missing or closed to us.
+
+        A one-key listing of `prefix` (the backup prefix, or a key under it) rather than
+        HeadBucket: IAM authorises HeadBucket as s3:ListBucket with no s3:prefix, which the
+        deployed roles do not grant, while this listing is within their prefix-limited
+        ListBucket and tells a missing bucket (NoSuchBucket) from a closed one (AccessDenied)
+        all the same.
+        """
         try:
-            self._s3.head_bucket(Bucket=self.bucket)
+            self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         except ClientError as exc:
             code = _error_code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 raise BucketNotFoundError(f"no such bucket: {self.bucket}") from exc
-            raise self._fail(exc) from exc
+            raise self._fail(exc, prefix) from exc
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` exists, from a listing: allowed by a prefix-limited s3:ListBucket,
+        where a GET or HEAD of a missing key is answered 403 (see `_read_failure`)."""
+        try:
+            resp = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        # Keys are listed in order and `key` sorts before every longer key it prefixes.
+        return any(obj["Key"] == key for obj in resp.get("Contents", []))
 
     # ------------------------------------------------------------------ writes
     def _encryption(self) -> dict[str, str]:
@@ -219,7 +245,7 @@ class SnapshotStore:
         try:
             body: bytes = self._s3.get_object(**kwargs)["Body"].read()
         except ClientError as exc:
-            raise self._fail(exc, key) from exc
+            raise self._read_failure(exc, key) from exc
         return body
 
     def open(self, key: str, version_id: str | None = None) -> HashingReader:
@@ -229,14 +255,20 @@ class SnapshotStore:
         try:
             body = self._s3.get_object(**kwargs)["Body"]
         except ClientError as exc:
-            raise self._fail(exc, key) from exc
+            raise self._read_failure(exc, key) from exc
         return HashingReader(body)
 
     def get_json(self, key: str) -> Any | None:
-        """The parsed object, or None when it does not exist."""
+        """The parsed object, or None when it does not exist.
+
+        Used for objects that are often absent (checkpoints): a listing says so first, so
+        that no GET of a missing key is made, which the deployed roles would see refused.
+        """
+        if not self.exists(key):
+            return None
         try:
             return json.loads(self.get_bytes(key))
-        except SnapshotNotFoundError:
+        except SnapshotNotFoundError:  # deleted since it was listed
             return None
 
     def head(self, key: str) -> dict[str, Any] | None:
@@ -245,7 +277,10 @@ class SnapshotStore:
         except ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise self._fail(exc, key) from exc
+            failure = self._read_failure(exc, key)
+            if isinstance(failure, SnapshotNotFoundError):
+                return None
+            raise failure from exc
         return resp
 
     def list_keys(self, prefix: str) -> Iterator[str]:
