@@ -32,6 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	for f in functions/*/app.py; do $(VENV)/bin/mypy "$$f" || exit 1; done
+	MYPYPATH=tests/deployed:tests $(VENV)/bin/mypy --strict --ignore-missing-imports \
+		tests/deployed/iam_policy.py tests/deployed/iam_calls.py tests/deployed/call_recorder.py \
+		tests/deployed/cfn_roles.py tests/deployed/least_privilege.py
 
 schema: $(STAMP)
 	$(PY) scripts/gen_schema.py --check

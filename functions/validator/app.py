@@ -8,13 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cognito_backup.handlers import validator_handler
 from cognito_backup.observability import logger, metrics, tracer
-from cognito_backup.settings import get_settings
-from cognito_backup.validate import handle_validator_event
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_validator_event(event, get_settings())
+    return validator_handler(event)

@@ -25,9 +25,10 @@ from cognito_backup import cli
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import RestoreRefusedError, UsageError
+from cognito_backup.handlers import parse_restore_event
 from cognito_backup.models import GroupRecord
 from cognito_backup.pacing import CountdownDeadline
-from cognito_backup.restore import RestoreOptions, parse_restore_event, run_restore
+from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.restore_models import RestoreReport
 from cognito_backup.restore_rules import same_group
 from cognito_backup.store import SnapshotStore

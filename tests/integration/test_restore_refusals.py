@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from test_restore import ALL_CUSTOM, World, make_world, snapshot, target, unpace
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import PoolNotFoundError, RestoreRefusedError, UsageError
-from cognito_backup.restore import RestoreFailedError, RestoreOptions, handle_restore_event, run_restore
+from cognito_backup.handlers import RestoreAnswer, RestoreFailedError, restore_handler
+from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.settings import Settings
 from cognito_backup.store import SnapshotStore
 from cognito_local.seed import create_pool, pool_state
@@ -234,10 +236,31 @@ def test_the_handler_restores_from_the_event(world: World, lambda_context: Any) 
     dst = target(world)
     event = {**load_event("restore"), "manifest_key": key, "target_user_pool_id": dst, "dry_run": False}
 
-    result = handle_restore_event(event, lambda_context, settings_for(world))
+    result = restore_handler(event, lambda_context, settings_for(world))
 
     assert result["status"] == "complete" and result["counts"]["created"] == 6
     assert world.store.get_json(result["report_key"])["status"] == "complete"
+
+
+def test_the_handler_answers_counts_and_keys_and_names_nobody(world: World, lambda_context: Any) -> None:
+    source, key = snapshot(world, users=40, groups=2)
+    names = [u["Username"] for u in world.cognito.list_users(UserPoolId=source)["Users"]]
+    emails = [
+        a["Value"]
+        for u in world.cognito.list_users(UserPoolId=source)["Users"]
+        for a in u["Attributes"]
+        if a["Name"] == "email"
+    ]
+    event = {"manifest_key": key, "target_user_pool_id": target(world), "dry_run": False}
+
+    result = restore_handler(event, lambda_context, settings_for(world))
+    text = json.dumps(result)
+
+    # The report (sub map, per-user outcomes) is in S3; the answer is the same few hundred
+    # bytes for 40 users as for 40,000 (Step Functions carries at most 256 KB between states).
+    assert set(result) == set(RestoreAnswer.model_fields) and len(text) < 2_000
+    assert result["counts"]["created"] == 40 and world.store.get_json(result["report_key"])["sub_map"]
+    assert names and emails and not [n for n in [*names, *emails] if n in text]
 
 
 def test_the_handler_fails_the_invocation_when_the_restore_failed(world: World, lambda_context: Any) -> None:
@@ -245,8 +268,10 @@ def test_the_handler_fails_the_invocation_when_the_restore_failed(world: World, 
     dst = target(world)
     event = {"manifest_key": key, "target_user_pool_id": dst, "usernames": ["nobody"]}
 
-    with pytest.raises(RestoreFailedError, match="1 failure"):
-        handle_restore_event(event, lambda_context, settings_for(world))
+    with pytest.raises(RestoreFailedError, match=r"1 failure\(s\)") as raised:
+        restore_handler(event, lambda_context, settings_for(world))
+    assert "nobody" not in str(raised.value)  # the error names ids, counts and the report key
+    assert str(raised.value).endswith(raised.value.answer.report_key or "no report key")
 
 
 def test_the_lambda_refuses_a_malformed_event_naming_the_field(
@@ -269,14 +294,29 @@ def test_the_lambda_refuses_a_malformed_event_naming_the_field(
     assert result["dry_run"] is True and result["plan"]["users_to_create"] == 3
 
 
+def test_the_handler_refuses_a_manifest_outside_its_prefix(world: World, lambda_context: Any) -> None:
+    _, key = snapshot(world, users=3, groups=1)
+    dst = target(world)
+    world.store.put_bytes("planted/" + key, world.store.get_bytes(key))
+    before = everything(world, [dst])
+
+    with pytest.raises(UsageError, match="not under this deployment's prefix"):
+        restore_handler(
+            {"manifest_key": "planted/" + key, "target_user_pool_id": dst, "dry_run": False},
+            lambda_context,
+            settings_for(world),
+        )
+    assert everything(world, [dst]) == before
+
+
 def test_an_unfinished_restore_in_the_handler_reports_incomplete(world: World, lambda_context: Any) -> None:
     _, key = snapshot(world, users=3, groups=1)
     dst = create_pool(world.cognito, "target", custom_attributes=ALL_CUSTOM)
     lambda_context.remaining_ms = 1_000  # already past the deadline margin: one step, then stop
     event = {"manifest_key": key, "target_user_pool_id": dst}
 
-    first = handle_restore_event(event, lambda_context, settings_for(world))
+    first = restore_handler(event, lambda_context, settings_for(world))
     assert first["status"] == "incomplete" and first["checkpoint_key"]
 
     lambda_context.remaining_ms = 900_000
-    assert handle_restore_event(event, lambda_context, settings_for(world))["status"] == "complete"
+    assert restore_handler(event, lambda_context, settings_for(world))["status"] == "complete"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from conftest import BUCKET, REPO, FakeLambdaContext, load_event
 
@@ -82,14 +83,44 @@ def emf_metrics(stdout: str) -> dict[str, Any]:
     return found
 
 
+@pytest.fixture
+def published(aws: AwsClients) -> Callable[[], list[dict[str, Any]]]:
+    """What the validator put on the default event bus, caught by a rule into an SQS queue."""
+    session = boto3.session.Session(region_name="us-east-1")
+    sqs, events = session.client("sqs"), session.client("events")
+    queue = sqs.create_queue(QueueName="verdicts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="verdicts", EventPattern=json.dumps({"source": ["cognito-backup"]}))
+    events.put_targets(Rule="verdicts", Targets=[{"Id": "q", "Arn": arn}])
+
+    def read() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return read
+
+
 def test_valid_snapshot_returns_verdict_and_emits_snapshot_valid(
     handler: Handler,
     store: SnapshotStore,
     snapshot: str,
     lambda_context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
+    published: Callable[[], list[dict[str, Any]]],
 ) -> None:
     result = handler(event_for(snapshot), lambda_context)
+
+    (event,) = published()
+    assert event["detail-type"] == "Snapshot Validated" and event["source"] == "cognito-backup"
+    assert event["detail"] == {
+        "bucket": BUCKET,
+        "manifest_key": snapshot,
+        "snapshot_id": result["snapshot_id"],
+        "user_pool_id": result["user_pool_id"],
+        "kind": "full",
+        "verdict": "passed",
+        "users": 2,
+    }
 
     assert result["status"] == "validated"
     assert result["verdict"] == "passed"
@@ -110,6 +141,7 @@ def test_invalid_snapshot_raises_after_recording_failed(
     snapshot: str,
     lambda_context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
+    published: Callable[[], list[dict[str, Any]]],
 ) -> None:
     # Given a snapshot whose manifest miscounts its users
     manifest = json.loads(store.get_bytes(snapshot))
@@ -127,6 +159,8 @@ def test_invalid_snapshot_raises_after_recording_failed(
     out = capsys.readouterr().out
     assert emf_metrics(out)["SnapshotInvalid"] == [1.0]
     assert "alice" not in out and "bob" not in out  # logs carry ids and counts, never names
+    # And the failed verdict was published too (a standby listens for passed ones only)
+    assert [e["detail"]["verdict"] for e in published()] == ["failed"]
 
 
 def test_non_manifest_keys_are_ignored(

@@ -13,8 +13,8 @@ from cognito_backup.aws import AwsClients
 
 
 class DeniedS3:
-    def head_bucket(self, **_: Any) -> None:
-        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+    def list_objects_v2(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
 
     def get_bucket_encryption(self, **_: Any) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetBucketEncryption")
@@ -38,13 +38,13 @@ def test_access_denied_to_the_bucket_is_one_line(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
     code, out, err = run(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-denied"])
     assert code == 1 and out == ""
-    assert err == "error: access denied to s3://b-denied/ (403)\n"
+    assert err == "error: access denied to s3://b-denied/backups/us-east-1_X/ (AccessDenied)\n"
 
 
 def test_access_denied_to_cognito_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     class S3Ok(DeniedS3):
-        def head_bucket(self, **_: Any) -> None:
-            return None
+        def list_objects_v2(self, **_: Any) -> dict[str, Any]:
+            return {}
 
     monkeypatch.setattr(AwsClients, "s3", lambda self: S3Ok())
     monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())

@@ -11,9 +11,16 @@ from conftest import load_event
 from pydantic import ValidationError
 
 from cognito_backup.errors import UsageError
+from cognito_backup.handlers import parse_restore_event
 from cognito_backup.models import GroupRecord, UserRecord
-from cognito_backup.restore import RestoreEvent, parse_restore_event, snapshot_prefix
-from cognito_backup.restore_models import RestoreOptions, RestoreOutcomes, RestoreReport, UserNote
+from cognito_backup.restore import snapshot_prefix
+from cognito_backup.restore_models import (
+    RestoreEvent,
+    RestoreOptions,
+    RestoreOutcomes,
+    RestoreReport,
+    UserNote,
+)
 from cognito_backup.restore_rules import (
     NO_CONTACT,
     PASSWORD_SYMBOLS,

@@ -12,6 +12,7 @@ from conftest import BUCKET, load_event
 
 from cognito_backup import validate
 from cognito_backup.errors import SnapshotCorruptError, UsageError
+from cognito_backup.handlers import parse_validator_event, validator_handler
 from cognito_backup.models import PartKind, Record
 from cognito_backup.settings import Settings
 from cognito_backup.validate import (
@@ -20,8 +21,6 @@ from cognito_backup.validate import (
     Failure,
     SnapshotInvalidError,
     ValidationReport,
-    handle_validator_event,
-    parse_validator_event,
     report_key,
 )
 
@@ -94,14 +93,22 @@ def test_non_manifest_keys_are_ignored(key: str) -> None:
     event = load_event("validator")
     event["detail"]["object"]["key"] = key
 
-    assert handle_validator_event(event, SETTINGS) == {"status": "ignored", "key": key}
+    assert validator_handler(event, SETTINGS) == {"status": "ignored", "key": key}
 
 
 def test_other_detail_types_are_ignored() -> None:
     event = load_event("validator")
     event["detail-type"] = "Object Deleted"
 
-    assert handle_validator_event(event, SETTINGS)["status"] == "ignored"
+    assert validator_handler(event, SETTINGS)["status"] == "ignored"
+
+
+def test_a_manifest_outside_the_prefix_is_refused() -> None:
+    event = load_event("validator")
+    event["detail"]["object"]["key"] = "elsewhere/us-east-1_AbCdEf123/full/2026/11/21/X/manifest.json"
+
+    with pytest.raises(UsageError, match="not under this deployment's prefix 'backups'"):
+        validator_handler(event, SETTINGS)
 
 
 def test_another_bucket_is_refused_before_anything_else() -> None:
@@ -109,7 +116,7 @@ def test_another_bucket_is_refused_before_anything_else() -> None:
     event["detail"]["bucket"]["name"] = "elsewhere"
 
     with pytest.raises(UsageError, match="this validator serves 'cognito-backup-test'"):
-        handle_validator_event(event, SETTINGS)
+        validator_handler(event, SETTINGS)
 
 
 # ---------------------------------------------------------------------- report and error

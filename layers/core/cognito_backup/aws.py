@@ -49,3 +49,6 @@ class AwsClients:
             "s3",
             Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
         )
+
+    def events(self) -> Any:
+        return self._client("events", Config(retries={"mode": "standard", "max_attempts": 5}))

@@ -23,7 +23,7 @@ from .errors import BackupError, UsageError
 from .export import DEFAULT_PARALLELISM, ExportOptions, run_export
 from .models import Counts, Manifest
 from .pacing import DEFAULT_QUOTAS, Pacer
-from .store import SnapshotStore
+from .store import SnapshotStore, pool_root
 
 
 class Progress:
@@ -187,7 +187,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     clients = _clients(args)
     store = _store(args, clients)
-    store.check_bucket()
+    store.check_bucket(pool_root(args.prefix, args.user_pool_id))
     rows: list[dict[str, Any]] = []
     for key in store.manifest_keys(args.prefix, args.user_pool_id):
         try:

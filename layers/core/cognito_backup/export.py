@@ -48,6 +48,7 @@ from .store import (
     SnapshotStore,
     checkpoint_key,
     join_key,
+    pool_root,
     snapshot_dir,
     snapshot_id_for,
 )
@@ -328,7 +329,7 @@ def run_export(
     deadline = deadline or Deadline.never()
     if not pool_id:
         raise UsageError("a user pool id is required")
-    store.check_bucket()
+    store.check_bucket(pool_root(options.prefix, pool_id))
     gateway.describe_pool(pool_id)  # no such pool / no access: fail before writing
 
     requested: SnapshotKind = "incremental" if incremental else "full"

@@ -29,9 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
-from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
+from typing import Any
 
 from .chain import Link, PointInTimeView, open_view, resolve_chain
 from .cognito import RETRYABLE_CODES, CognitoGateway
@@ -52,7 +50,6 @@ from .pacing import Deadline
 from .restore_models import (
     RestoreCheckpoint,
     RestoreCounts,
-    RestoreEvent,
     RestoreFailure,
     RestoreOptions,
     RestoreOutcomes,
@@ -81,15 +78,9 @@ from .restore_rules import (
 )
 from .store import RESTORE_REPORT_PREFIX, SnapshotStore, checkpoint_key, manifest_dir, snapshot_id_for
 
-if TYPE_CHECKING:
-    from .settings import Settings
-
 __all__ = [
-    "RestoreEvent",
-    "RestoreFailedError",
     "RestoreOptions",
     "RestoreReport",
-    "handle_restore_event",
     "run_restore",
 ]
 
@@ -98,19 +89,6 @@ __all__ = [
 CLOCK_SKEW = timedelta(seconds=5)
 
 ProgressFn = Callable[[RestoreCounts], None]
-
-
-class RestoreFailedError(BackupError):
-    """The restore finished with failures; its report says which."""
-
-    def __init__(self, report: RestoreReport) -> None:
-        first = report.failures[0] if report.failures else None
-        detail = f"; first: {first.username or first.group}: {first.reason}" if first else ""
-        super().__init__(
-            f"restore into {report.target_user_pool_id} failed: {len(report.failures)} failure(s){detail}; "
-            f"report: {report.report_key}"
-        )
-        self.report = report
 
 
 def _refuse(reason: str) -> RestoreRefusedError:
@@ -242,7 +220,7 @@ def preflight(
     """Every check that can refuse the restore; reads only (a dry run records no verdict)."""
     if not target_pool_id:
         raise UsageError("a target user pool id is required")
-    store.check_bucket()
+    store.check_bucket(manifest_key)
     chain = resolve_chain(store, manifest_key)
     source_id = chain[-1].manifest.user_pool_id
     snapshot_prefix(manifest_key, source_id)
@@ -1025,46 +1003,3 @@ def run_restore(
         },
     )
     return report
-
-
-def parse_restore_event(event: Any) -> RestoreEvent:
-    """The event as a model; a malformed one is refused naming the bad field."""
-    from aws_lambda_powertools.utilities.parser import parse
-
-    try:
-        return parse(event=event, model=RestoreEvent)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise UsageError(f"malformed restore event: {problems}") from exc
-
-
-def handle_restore_event(event: Any, context: Any, settings: Settings | None = None) -> dict[str, Any]:
-    """The restore Lambda's logic: parse, restore until the deadline, report, fail on failures."""
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    from .observability import metrics
-    from .runtime import Runtime
-    from .settings import get_settings
-
-    request = parse_restore_event(event)
-    settings = settings or get_settings()
-    rt = Runtime(settings)
-    report = run_restore(
-        rt.gateway,
-        rt.store,
-        request.manifest_key,
-        request.target_user_pool_id,
-        options=request.options(),
-        deadline=Deadline.from_lambda_context(context, settings.deadline_margin_seconds),
-    )
-    metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=report.cognito_throttled)
-    if not report.dry_run:
-        metrics.add_metric(name="UsersRestored", unit=MetricUnit.Count, value=report.counts.created)
-    if report.status == "failed":
-        metrics.add_metric(name="RestoreFailed", unit=MetricUnit.Count, value=1)
-        raise RestoreFailedError(report)
-    if report.status == "complete" and not report.dry_run:
-        metrics.add_metric(name="RestoreSucceeded", unit=MetricUnit.Count, value=1)
-    return report.model_dump(mode="json")

@@ -21,6 +21,8 @@ class Settings(BaseModel):
     kms_key_arn: str | None = Field(default=None, alias="KMS_KEY_ARN")
     region: str | None = Field(default=None, alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    # The warm standby pool: restores into it are mirror syncs of each validated snapshot.
+    standby_user_pool_id: str | None = Field(default=None, alias="STANDBY_USER_POOL_ID")
     # Seconds kept free before the Lambda's deadline to close a part and checkpoint.
     deadline_margin_seconds: float = Field(default=60.0, ge=0, alias="DEADLINE_MARGIN_SECONDS")
     # Fraction of each Cognito quota this deployment may use (several pools, other tools).

@@ -21,7 +21,14 @@ from typing import Any, BinaryIO
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from .errors import AccessDeniedError, BackupError, BucketNotFoundError, SnapshotNotFoundError, StorageError
+from .errors import (
+    AccessDeniedError,
+    BackupError,
+    BucketNotFoundError,
+    SnapshotNotFoundError,
+    StorageError,
+    UsageError,
+)
 from .models import Manifest, PartInfo, PartKind, Record, SnapshotKind
 
 MANIFEST_NAME = "manifest.json"
@@ -54,6 +61,29 @@ def snapshot_dir(prefix: str, pool_id: str, kind: SnapshotKind, snapshot_id: str
 
 def checkpoint_key(prefix: str, pool_id: str, name: str) -> str:
     return join_key(prefix, pool_id, "checkpoints", name) + ".json"
+
+
+def standby_key(prefix: str, pool_id: str, standby_pool_id: str) -> str:
+    """The marker of the last snapshot of `pool_id` mirrored into the standby pool."""
+    return join_key(prefix, pool_id, "standby", standby_pool_id) + ".json"
+
+
+def _manifest_parts(manifest_key: str) -> list[str]:
+    # <prefix...>/<pool>/<kind>/<YYYY>/<MM>/<DD>/<snapshot-id>/manifest.json
+    parts = manifest_key.split("/")
+    if len(parts) < 7 or parts[-1] != MANIFEST_NAME or parts[-6] not in ("full", "incremental"):
+        raise UsageError(f"not a manifest key in the snapshot layout: {manifest_key}")
+    return parts
+
+
+def layout_pool_id(manifest_key: str) -> str:
+    """The user pool a manifest key belongs to, read from the layout."""
+    return _manifest_parts(manifest_key)[-7]
+
+
+def layout_snapshot_id(manifest_key: str) -> str:
+    """The snapshot id of a manifest key (ids sort by time)."""
+    return _manifest_parts(manifest_key)[-2]
 
 
 def manifest_dir(manifest_key: str) -> str:
@@ -132,15 +162,41 @@ class SnapshotStore:
             return AccessDeniedError(f"access denied to s3://{self.bucket}/{key or ''} ({code})")
         return StorageError(code, str(exc))
 
-    def check_bucket(self) -> None:
-        """Fail early, before any other work, if the bucket is missing or closed to us."""
+    def _read_failure(self, exc: ClientError, key: str) -> BackupError:
+        """The error of a GET or HEAD. S3 answers 403, not 404, for a key that does not exist
+        unless the caller may list the whole bucket, which the deployed roles may not (their
+        ListBucket is limited to the backup prefix): a 403 on a key the listing does not show
+        is "no such object", as it is to a caller allowed to list."""
+        if _error_code(exc) in ("AccessDenied", "403", "Forbidden") and not self.exists(key):
+            return SnapshotNotFoundError(f"no such object: s3://{self.bucket}/{key}")
+        return self._fail(exc, key)
+
+    def check_bucket(self, prefix: str) -> None:
+        """Fail early, before any other work, if the bucket is missing or closed to us.
+
+        A one-key listing of `prefix` (the backup prefix, or a key under it) rather than
+        HeadBucket: IAM authorises HeadBucket as s3:ListBucket with no s3:prefix, which the
+        deployed roles do not grant, while this listing is within their prefix-limited
+        ListBucket and tells a missing bucket (NoSuchBucket) from a closed one (AccessDenied)
+        all the same.
+        """
         try:
-            self._s3.head_bucket(Bucket=self.bucket)
+            self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         except ClientError as exc:
             code = _error_code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 raise BucketNotFoundError(f"no such bucket: {self.bucket}") from exc
-            raise self._fail(exc) from exc
+            raise self._fail(exc, prefix) from exc
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` exists, from a listing: allowed by a prefix-limited s3:ListBucket,
+        where a GET or HEAD of a missing key is answered 403 (see `_read_failure`)."""
+        try:
+            resp = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        # Keys are listed in order and `key` sorts before every longer key it prefixes.
+        return any(obj["Key"] == key for obj in resp.get("Contents", []))
 
     # ------------------------------------------------------------------ writes
     def _encryption(self) -> dict[str, str]:
@@ -189,7 +245,7 @@ class SnapshotStore:
         try:
             body: bytes = self._s3.get_object(**kwargs)["Body"].read()
         except ClientError as exc:
-            raise self._fail(exc, key) from exc
+            raise self._read_failure(exc, key) from exc
         return body
 
     def open(self, key: str, version_id: str | None = None) -> HashingReader:
@@ -199,14 +255,20 @@ class SnapshotStore:
         try:
             body = self._s3.get_object(**kwargs)["Body"]
         except ClientError as exc:
-            raise self._fail(exc, key) from exc
+            raise self._read_failure(exc, key) from exc
         return HashingReader(body)
 
     def get_json(self, key: str) -> Any | None:
-        """The parsed object, or None when it does not exist."""
+        """The parsed object, or None when it does not exist.
+
+        Used for objects that are often absent (checkpoints): a listing says so first, so
+        that no GET of a missing key is made, which the deployed roles would see refused.
+        """
+        if not self.exists(key):
+            return None
         try:
             return json.loads(self.get_bytes(key))
-        except SnapshotNotFoundError:
+        except SnapshotNotFoundError:  # deleted since it was listed
             return None
 
     def head(self, key: str) -> dict[str, Any] | None:
@@ -215,7 +277,10 @@ class SnapshotStore:
         except ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise self._fail(exc, key) from exc
+            failure = self._read_failure(exc, key)
+            if isinstance(failure, SnapshotNotFoundError):
+                return None
+            raise failure from exc
         return resp
 
     def list_keys(self, prefix: str) -> Iterator[str]:

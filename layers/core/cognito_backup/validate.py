@@ -26,12 +26,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, Field, ValidationError
 
-from .aws import AwsClients
 from .chain import open_view
 from .errors import SnapshotCorruptError, SnapshotNotFoundError, UsageError
 from .models import (
@@ -53,8 +49,6 @@ from .models import (
     parse_record,
     utcnow,
 )
-from .observability import logger, metrics
-from .settings import Settings
 from .store import (
     MANIFEST_NAME,
     PART_SUFFIX,
@@ -66,7 +60,6 @@ from .store import (
 )
 
 REPORT_SCHEMA_VERSION = 1
-OBJECT_CREATED = "Object Created"
 Verdict = Literal["passed", "failed"]
 
 # Record types each part kind may hold.
@@ -734,82 +727,3 @@ def _kind_from_name(name: str) -> PartKind | None:
         if stem == kind:
             return kind
     return None
-
-
-# ---------------------------------------------------------------------- the Lambda's logic
-
-
-def parse_validator_event(event: Any) -> S3EventNotificationEventBridgeModel:
-    """The S3 -> EventBridge "Object Created" event, or a UsageError naming the bad field."""
-    if not isinstance(event, dict):
-        raise UsageError(f"malformed validator event: expected a JSON object, got {type(event).__name__}")
-    try:
-        return parse(event=event, model=S3EventNotificationEventBridgeModel)
-    except ValidationError as exc:
-        raise UsageError(f"malformed validator event: {_first_error(exc)}") from exc
-
-
-def handle_validator_event(
-    event: Any, settings: Settings, store: SnapshotStore | None = None
-) -> dict[str, Any]:
-    """Validate the snapshot whose manifest an S3 event announces; raise if it is invalid.
-
-    The verdict is recorded before an invalid snapshot raises, so that Lambda counts an
-    error (alarm) and the tag and report say why. Logs carry ids and counts only.
-    """
-    parsed = parse_validator_event(event)
-    bucket = parsed.detail.bucket.name
-    # EventBridge carries the key as written (S3 -> SQS/SNS notifications URL-encode it).
-    key = parsed.detail.object.key
-    if bucket != settings.bucket_name:
-        raise UsageError(
-            f"refused: the event is for bucket {bucket!r}, this validator serves {settings.bucket_name!r}"
-        )
-    if parsed.detail_type != OBJECT_CREATED or _name(key) != MANIFEST_NAME:
-        logger.debug("event ignored", extra={"detail_type": parsed.detail_type, "key": key})
-        return {"status": "ignored", "key": key}
-    if store is None:
-        clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
-        store = SnapshotStore(clients.s3(), settings.bucket_name, settings.kms_key_arn)
-    report = validate_snapshot(store, key, record=True)
-    _observe(report)
-    if not report.valid:
-        raise SnapshotInvalidError(report)
-    return {
-        "status": "validated",
-        "verdict": report.verdict,
-        "manifest_key": key,
-        "report_key": report_key(key),
-        "snapshot_id": report.snapshot_id,
-        "user_pool_id": report.user_pool_id,
-        "kind": report.kind,
-        "counts": report.counts.model_dump(),
-    }
-
-
-def _observe(report: ValidationReport) -> None:
-    metrics.add_metric(
-        name="SnapshotValid" if report.valid else "SnapshotInvalid", unit=MetricUnit.Count, value=1
-    )
-    metrics.add_metric(name="UsersValidated", unit=MetricUnit.Count, value=report.counts.users)
-    age: float | None = None
-    if report.finished_at is not None:
-        age = max(0.0, (report.checked_at - report.finished_at).total_seconds())
-        metrics.add_metric(name="SnapshotAgeSeconds", unit=MetricUnit.Seconds, value=age)
-    logger.info(
-        "snapshot validated",
-        extra={
-            "verdict": report.verdict,
-            "snapshot_id": report.snapshot_id,
-            "user_pool_id": report.user_pool_id,
-            "kind": report.kind,
-            "failures": len(report.failures),
-            "failed_parts": sorted({_name(f.part) for f in report.failures if f.part})[:20],
-            "users": report.counts.users,
-            "groups": report.counts.groups,
-            "memberships": report.counts.memberships,
-            "parts": report.counts.parts,
-            "bytes": report.counts.bytes,
-            "age_seconds": age,
-        },
-    )

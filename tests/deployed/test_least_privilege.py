@@ -1,0 +1,480 @@
+"""Each Lambda's role in template.yaml allows every AWS call its handler makes, and no more.
+
+Each function's real handler (functions/<name>/app.py) runs realistic scenarios against moto,
+with the environment template.yaml gives it (bucket, prefix, KMS key, pool), a bucket whose
+default encryption is a real moto KMS key, as deployed. Every call its clients make is
+recorded (call_recorder), mapped to what IAM authorises (iam_calls) and evaluated against the
+function's own role resolved from template.yaml (cfn_roles, iam_policy) for the default
+parameters, with KmsKeyArn set, and with RestoreTargetUserPoolIds set. The test fails on any
+denied call, and on any grant that no scenario used unless the role's
+Metadata.UnexercisedGrants says why it stays (least_privilege).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from call_recorder import RecordedCall, record_calls
+from cfn_roles import Resolver, Stack, load_template
+from conftest import BUCKET, REPO, FakeLambdaContext, load_event
+from iam_calls import AwsFacts
+from least_privilege import RoleReport, check_role, problems
+
+from cognito_backup import pacing
+from cognito_backup.aws import AwsClients
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.export import run_export
+from cognito_backup.observability import metrics
+from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
+from cognito_backup.settings import get_settings
+from cognito_backup.store import SnapshotStore
+from cognito_backup.validate import SnapshotInvalidError
+from cognito_local.seed import create_pool, seed_pool
+
+# Handlers that publish no metric (an ignored event) make Powertools warn.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+STACK = "cognito-backup"
+APPS = {
+    "FullExportFunction": "full_export",
+    "IncrementalExportFunction": "incremental_export",
+    "ValidatorFunction": "validator",
+    "RestoreFunction": "restore",
+}
+TEMPLATE = load_template()
+
+
+def load_app(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"deployed_{name}_app", REPO / "functions" / name / "app.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Deployment:
+    """moto set up as the stack would be: a KMS key, the versioned bucket encrypted with it,
+    the source pool; and the calls each function's handler made, by scenario."""
+
+    aws: AwsClients
+    monkeypatch: pytest.MonkeyPatch
+    key_arn: str
+    key_id: str
+    source: str
+    calls: dict[str, list[tuple[str, RecordedCall]]] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+
+    @property
+    def store(self) -> SnapshotStore:
+        return SnapshotStore(self.aws.s3(), BUCKET, self.key_arn)
+
+    @property
+    def gateway(self) -> CognitoGateway:
+        return CognitoGateway(self.aws.cognito(), Pacer(quotas={}), base_delay=0.0)
+
+    def stack(self, **parameters: Any) -> Stack:
+        return Stack(
+            region=REGION,
+            account=ACCOUNT,
+            stack_name=STACK,
+            parameters={"UserPoolId": self.source, **parameters},
+            refs={"BackupBucket": BUCKET, "BackupKey": self.key_id},
+            attributes={
+                ("BackupBucket", "Arn"): f"arn:aws:s3:::{BUCKET}",
+                ("BackupKey", "Arn"): self.key_arn,
+            },
+        )
+
+    def variants(self) -> dict[str, Stack]:
+        return {
+            "default parameters": self.stack(),
+            "KmsKeyArn set": self.stack(KmsKeyArn=self.key_arn),
+            "RestoreTargetUserPoolIds set": self.stack(
+                RestoreTargetUserPoolIds=",".join(self.targets or ["x_y"])
+            ),
+        }
+
+    def facts(self, function: str) -> AwsFacts:
+        role = Resolver(TEMPLATE, self.stack()).function_role(function)
+        return AwsFacts(
+            account=ACCOUNT,
+            principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{STACK}-{role}/{STACK}-{function}",
+            bucket_default_kms_key={BUCKET: self.key_arn},
+            kms_key_arns={self.key_id: self.key_arn},
+        )
+
+    def invoke(
+        self,
+        function: str,
+        scenario: str,
+        event: dict[str, Any],
+        *,
+        remaining_ms: int = 900_000,
+        deadline: Callable[[], Deadline] | None = None,
+        raises: type[BaseException] | None = None,
+    ) -> dict[str, Any]:
+        """The function's handler with the template's environment; its calls recorded."""
+        env = Resolver(TEMPLATE, self.stack()).function_environment(function)
+        for name, value in env.items():
+            self.monkeypatch.setenv(name, value)
+        self.monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "0")
+        get_settings.cache_clear()
+        app = load_app(APPS[function])
+        context = FakeLambdaContext(function_name=f"{STACK}-{function}", remaining_ms=remaining_ms)
+        with pytest.MonkeyPatch.context() as mp:
+            if deadline is not None:
+                make = deadline
+                mp.setattr(pacing.Deadline, "from_lambda_context", classmethod(lambda cls, *a, **k: make()))
+            with record_calls() as log:
+                try:
+                    if raises is None:
+                        result: dict[str, Any] = app.handler(event, context)
+                    else:
+                        with pytest.raises(raises):
+                            app.handler(event, context)
+                        result = {}
+                finally:
+                    get_settings.cache_clear()
+                    metrics.clear_metrics()
+        self.calls.setdefault(function, []).extend((scenario, c) for c in log.calls)
+        return result
+
+    def check(self, function: str) -> tuple[list[RoleReport], list[str]]:
+        reports = [
+            check_role(
+                function, name, Resolver(TEMPLATE, stack), self.calls[function], self.facts(function), BUCKET
+            )
+            for name, stack in self.variants().items()
+        ]
+        return reports, problems(reports, TEMPLATE)
+
+
+@pytest.fixture
+def deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    key = boto3.client("kms", region_name=REGION).create_key(Description="backups")["KeyMetadata"]
+    s3 = aws.s3()
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key["Arn"],
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    idp = aws.cognito()
+    source = create_pool(idp, "source-pool")
+    seed_pool(idp, source, users=40, groups=3, confirmed_share=0.5)
+    # What the pool's configuration export reads: an app client, an identity provider, a
+    # resource server and a domain.
+    idp.create_user_pool_client(UserPoolId=source, ClientName="web")
+    idp.create_identity_provider(
+        UserPoolId=source,
+        ProviderName="Google",
+        ProviderType="Google",
+        ProviderDetails={"client_id": "id", "client_secret": "secret", "authorize_scopes": "email"},
+    )
+    idp.create_resource_server(UserPoolId=source, Identifier="https://api.example.com", Name="api")
+    idp.create_user_pool_domain(UserPoolId=source, Domain="source-pool-auth")
+    linked = [{"userId": "g-1", "providerName": "Google", "providerType": "Google", "primary": "false"}]
+    idp.admin_create_user(
+        UserPoolId=source,
+        Username="linked",
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": "linked@example.com"},
+            {"Name": "identities", "Value": json.dumps(linked)},
+        ],
+    )
+    idp.admin_set_user_password(
+        UserPoolId=source, Username="linked", Password="Sup3r-secret!", Permanent=True
+    )
+    yield Deployment(aws, monkeypatch, key["Arn"], key["KeyId"], source)
+    get_settings.cache_clear()
+
+
+def assert_least_privilege(d: Deployment, function: str) -> None:
+    reports, found = d.check(function)
+    assert all(r.authorizations for r in reports), f"{function}: no call was recorded"
+    assert not found, "\n".join(found)
+
+
+def scheduled(name: str) -> dict[str, Any]:
+    return load_event(name)
+
+
+def manifest_event(key: str) -> dict[str, Any]:
+    event = load_event("validator")
+    event["detail"]["bucket"]["name"] = BUCKET
+    event["detail"]["object"]["key"] = key
+    return event
+
+
+def change_the_pool(d: Deployment, n: int) -> None:
+    """Setup between two incrementals (not recorded): a user added, changed, removed."""
+    idp = d.aws.cognito()
+    users = [u["Username"] for u in idp.list_users(UserPoolId=d.source)["Users"] if u["Username"] != "linked"]
+    groups = [g["GroupName"] for g in idp.list_groups(UserPoolId=d.source)["Groups"]]
+    idp.admin_create_user(UserPoolId=d.source, Username=f"new-{n}", MessageAction="SUPPRESS")
+    idp.admin_add_user_to_group(UserPoolId=d.source, Username=f"new-{n}", GroupName=groups[0])
+    idp.admin_update_user_attributes(
+        UserPoolId=d.source,
+        Username=users[0],
+        UserAttributes=[{"Name": "given_name", "Value": f"Changed{n}"}],
+    )
+    idp.admin_delete_user(UserPoolId=d.source, Username=users[1])
+
+
+# ---------------------------------------------------------------------- exports
+def test_full_export_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    d = deployment
+    done = d.invoke("FullExportFunction", "full export", scheduled("full_export"))
+    assert done["status"] == "complete"
+    # Cut at its first boundary (no time left), then continued from the checkpoint.
+    cut = d.invoke(
+        "FullExportFunction", "full export cut at the deadline", scheduled("full_export"), remaining_ms=0
+    )
+    assert cut["status"] == "incomplete"
+    resumed = d.invoke("FullExportFunction", "full export resumed", scheduled("full_export"))
+    assert resumed["status"] == "complete" and resumed["invocations"] == 2
+
+    assert_least_privilege(d, "FullExportFunction")
+
+
+def test_incremental_export_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    d = deployment
+    first = d.invoke(
+        "IncrementalExportFunction", "incremental without a base (a full)", scheduled("incremental_export")
+    )
+    assert first["kind"] == "full"
+    change_the_pool(d, 1)
+    after_full = d.invoke(
+        "IncrementalExportFunction", "incremental after a full", scheduled("incremental_export")
+    )
+    assert after_full["kind"] == "incremental" and after_full["status"] == "complete"
+    change_the_pool(d, 2)
+    cut = d.invoke(
+        "IncrementalExportFunction",
+        "incremental after an incremental, cut mid-listing",
+        scheduled("incremental_export"),
+        deadline=lambda: CountdownDeadline(6),
+    )
+    assert cut["status"] == "incomplete" and cut["kind"] == "incremental"
+    resumed = d.invoke("IncrementalExportFunction", "incremental resumed", scheduled("incremental_export"))
+    assert resumed["status"] == "complete" and resumed["base_manifest_key"] == after_full["manifest_key"]
+
+    assert_least_privilege(d, "IncrementalExportFunction")
+
+
+# ---------------------------------------------------------------------- validator
+def test_validator_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    d = deployment
+    full = run_export(d.gateway, d.store, d.source).manifest_key
+    change_the_pool(d, 1)
+    incremental = run_export(d.gateway, d.store, d.source, incremental=True).manifest_key
+    assert full and incremental and "/incremental/" in incremental
+
+    # The incremental first: its base has no verdict yet, so it is validated along.
+    inc = d.invoke("ValidatorFunction", "incremental, base not yet validated", manifest_event(incremental))
+    assert inc["verdict"] == "passed"
+    assert d.invoke("ValidatorFunction", "full", manifest_event(full))["verdict"] == "passed"
+    assert (
+        d.invoke("ValidatorFunction", "incremental again", manifest_event(incremental))["verdict"] == "passed"
+    )
+    ignored = d.invoke(
+        "ValidatorFunction", "a data part (ignored)", manifest_event(full[:-13] + "users-00001.jsonl.gz")
+    )
+    assert ignored["status"] == "ignored"
+    # An invalid snapshot: the verdict is recorded, then the invocation fails.
+    manifest = json.loads(d.store.get_bytes(full))
+    manifest["counts"]["users"] += 1
+    d.store.put_json(full, manifest)
+    d.invoke("ValidatorFunction", "invalid full", manifest_event(full), raises=SnapshotInvalidError)
+
+    assert_least_privilege(d, "ValidatorFunction")
+
+
+# ---------------------------------------------------------------------- restore
+def restore_event(manifest: str, target: str, **options: Any) -> dict[str, Any]:
+    return {"manifest_key": manifest, "target_user_pool_id": target, **options}
+
+
+def new_target(d: Deployment, name: str, *, bare: bool = False) -> str:
+    """A target pool with the source's username settings; `bare`: without its custom attributes."""
+    idp = d.aws.cognito()
+    if bare:
+        target = idp.create_user_pool(PoolName=name, AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    else:
+        target = create_pool(idp, name)
+    d.targets.append(target)
+    return target
+
+
+def diverge(d: Deployment, target: str) -> None:
+    """A target holding some of the snapshot's users, changed: the overwrite has work to do."""
+    idp = d.aws.cognito()
+    users = [u for u in idp.list_users(UserPoolId=d.source)["Users"] if u["Username"] != "linked"][:3]
+    groups = [g["GroupName"] for g in idp.list_groups(UserPoolId=d.source)["Groups"]]
+    idp.create_group(UserPoolId=target, GroupName=groups[0], Description="another description")
+    idp.create_group(UserPoolId=target, GroupName="only-in-target")
+    for u in users:
+        attrs = {a["Name"]: a["Value"] for a in u["Attributes"] if a["Name"] not in ("sub",)}
+        attrs["given_name"] = "Different"
+        attrs["nickname"] = "not-in-the-snapshot"  # the overwrite removes it
+        idp.admin_create_user(
+            UserPoolId=target,
+            Username=u["Username"],
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": k, "Value": v} for k, v in attrs.items()],
+        )
+        idp.admin_add_user_to_group(UserPoolId=target, Username=u["Username"], GroupName="only-in-target")
+        if u["Enabled"]:
+            idp.admin_disable_user(UserPoolId=target, Username=u["Username"])
+
+
+def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    d = deployment
+    full = run_export(d.gateway, d.store, d.source).manifest_key
+    change_the_pool(d, 1)
+    incremental = run_export(d.gateway, d.store, d.source, incremental=True).manifest_key
+    assert full and incremental
+    idp = d.aws.cognito()
+    members = idp.list_users_in_group(
+        UserPoolId=d.source, GroupName=idp.list_groups(UserPoolId=d.source)["Groups"][1]["GroupName"]
+    )["Users"]
+    group = idp.list_groups(UserPoolId=d.source)["Groups"][1]["GroupName"]
+
+    # A bare target: custom attributes, groups and users all to be made; Google to re-link.
+    bare = new_target(d, "bare-target", bare=True)
+    idp.create_identity_provider(
+        UserPoolId=bare,
+        ProviderName="Google",
+        ProviderType="Google",
+        ProviderDetails={"client_id": "id", "client_secret": "secret", "authorize_scopes": "email"},
+    )
+    plan = d.invoke("RestoreFunction", "dry run (never validated)", restore_event(full, bare, dry_run=True))
+    assert plan["dry_run"] is True
+    whole = d.invoke("RestoreFunction", "full restore", restore_event(full, bare))
+    assert whole["status"] == "complete", whole["failures"]
+
+    resumed_target = new_target(d, "resumed-target")
+    cut = d.invoke(
+        "RestoreFunction", "restore cut at once", restore_event(incremental, resumed_target), remaining_ms=0
+    )
+    assert cut["status"] == "incomplete"
+    groups = len(idp.list_groups(UserPoolId=d.source)["Groups"])
+    cut = d.invoke(
+        "RestoreFunction",
+        "restore cut after its users",
+        restore_event(incremental, resumed_target),
+        deadline=lambda: CountdownDeadline(groups),  # the check after its one chunk of users
+    )
+    assert cut["status"] == "incomplete"
+    done = d.invoke("RestoreFunction", "restore resumed", restore_event(incremental, resumed_target))
+    assert done["status"] == "complete" and done["invocations"] == 3, done["failures"]
+
+    changed = new_target(d, "overwrite-target")
+    diverge(d, changed)
+    over = d.invoke("RestoreFunction", "overwrite", restore_event(full, changed, conflict_policy="overwrite"))
+    assert over["status"] == "complete" and over["counts"]["overwritten"] == 3, over["failures"]
+
+    subset = new_target(d, "subset-target")
+    some = d.invoke(
+        "RestoreFunction", "by usernames", restore_event(full, subset, usernames=[members[0]["Username"]])
+    )
+    assert some["status"] == "complete" and some["counts"]["created"] == 1
+    by_group = d.invoke("RestoreFunction", "by group", restore_event(full, subset, groups=[group]))
+    assert by_group["status"] == "complete" and by_group["counts"]["memberships_added"] > 0
+
+    assert_least_privilege(d, "RestoreFunction")
+
+
+def test_restore_targets_parameter_narrows_the_role(deployment: Deployment) -> None:
+    """With RestoreTargetUserPoolIds naming another pool, the same restore is denied."""
+    d = deployment
+    full = run_export(d.gateway, d.store, d.source).manifest_key
+    assert full
+    target = create_pool(d.aws.cognito(), "not-listed")
+    d.invoke("RestoreFunction", "restore", restore_event(full, target))
+    stack = d.stack(RestoreTargetUserPoolIds="us-east-1_Other1,us-east-1_Other2")
+    report = check_role(
+        "RestoreFunction",
+        "other targets",
+        Resolver(TEMPLATE, stack),
+        d.calls["RestoreFunction"],
+        d.facts("RestoreFunction"),
+        BUCKET,
+    )
+    denied = "\n".join(report.denied)
+    assert (
+        f"cognito-idp:AdminCreateUser on arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{target}" in denied
+    )
+    assert "s3:" not in denied  # the bucket side is the same
+
+
+def _without(template: dict[str, Any], role: str, action: str) -> dict[str, Any]:
+    changed = copy.deepcopy(template)
+    for p in changed["Resources"][role]["Properties"]["Policies"]:
+        for s in p["PolicyDocument"]["Statement"]:
+            if isinstance(s["Action"], list) and action in s["Action"]:
+                s["Action"].remove(action)
+    return changed
+
+
+def test_the_check_finds_a_missing_grant_and_an_unused_one(deployment: Deployment) -> None:
+    """The check itself: a grant taken away is a denied call; a grant added is unexercised."""
+    d = deployment
+    run_export(d.gateway, d.store, d.source)
+    d.invoke("IncrementalExportFunction", "incremental after a full", scheduled("incremental_export"))
+    role = "IncrementalExportFunctionRole"
+
+    taken = _without(TEMPLATE, role, "s3:GetObjectVersion")
+    report = check_role(
+        "IncrementalExportFunction",
+        "without GetObjectVersion",
+        Resolver(taken, d.stack()),
+        d.calls["IncrementalExportFunction"],
+        d.facts("IncrementalExportFunction"),
+        BUCKET,
+    )
+    assert any("GetObject: s3:GetObjectVersion on arn:aws:s3:::" in x for x in report.denied), report.denied
+
+    added = copy.deepcopy(TEMPLATE)
+    statements = added["Resources"][role]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"]
+    statements[0]["Action"].append("cognito-idp:AdminDeleteUser")
+    reports = [
+        check_role(
+            "IncrementalExportFunction",
+            "with AdminDeleteUser",
+            Resolver(added, d.stack()),
+            d.calls["IncrementalExportFunction"],
+            d.facts("IncrementalExportFunction"),
+            BUCKET,
+        )
+    ]
+    found = problems(reports, added)
+    assert found == [
+        "IncrementalExportFunction (IncrementalExportFunctionRole): grant never exercised and not explained "
+        "in Metadata.UnexercisedGrants: ReadSourcePool: cognito-idp:AdminDeleteUser on "
+        f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{d.source} (IncrementalExportFunctionRole/export)"
+    ]
