@@ -52,6 +52,7 @@ def is_transient(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     return code in RETRYABLE_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
 
+
 # Keys that hold secrets in describe responses: never written to a snapshot.
 SECRET_KEYS = frozenset({"ClientSecret", "client_secret"})
 
