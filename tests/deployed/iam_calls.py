@@ -336,6 +336,26 @@ def _kms(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
     return [_auth(call, facts, f"kms:{call.operation}", facts.key_arn(key, call.region), context=ctx)]
 
 
+# ---------------------------------------------------------------------- EventBridge
+def _events(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
+    """PutEvents: events:PutEvents on each entry's bus (default: the account's default bus), with
+    events:source and events:detail-type of that entry (Service Authorization Reference)."""
+    if call.operation != "PutEvents":
+        raise UnmappedCallError(f"events:{call.operation} is not mapped to IAM actions ({call})")
+    found = []
+    for entry in call.params.get("Entries", []):
+        bus = entry.get("EventBusName") or "default"
+        arn = (
+            bus if bus.startswith("arn:") else f"arn:aws:events:{call.region}:{facts.account}:event-bus/{bus}"
+        )
+        ctx: dict[str, ContextValue] = {
+            "events:source": entry["Source"],
+            "events:detail-type": entry["DetailType"],
+        }
+        found.append(_auth(call, facts, "events:PutEvents", arn, context=ctx))
+    return found
+
+
 def authorizations(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
     """Everything IAM must allow for `call`; UnmappedCallError for an operation not known here."""
     if call.service == "s3":
@@ -347,4 +367,6 @@ def authorizations(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
         return _cognito(call, facts)
     if call.service == "kms":
         return _kms(call, facts)
+    if call.service == "events":
+        return _events(call, facts)
     raise UnmappedCallError(f"calls to {call.service} are not mapped to IAM actions ({call})")

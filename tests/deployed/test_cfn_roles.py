@@ -69,7 +69,8 @@ def test_export_role_resolves_to_the_pool_bucket_and_key() -> None:
 def test_restore_targets_parameter() -> None:
     role = "RestoreFunctionRole"
     anywhere = statement(Resolver(TEMPLATE, stack()), role, "WriteTargetPools")["Resource"]
-    assert anywhere == "arn:aws:cognito-idp:us-east-1:123456789012:userpool/*"
+    no_standby = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/no-standby"
+    assert anywhere == ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/*", no_standby]
     listed = statement(
         Resolver(TEMPLATE, stack(RestoreTargetUserPoolIds="us-east-1_A,us-east-1_B")),
         role,
@@ -78,6 +79,16 @@ def test_restore_targets_parameter() -> None:
     assert listed == [
         "arn:aws:cognito-idp:*:123456789012:userpool/us-east-1_A",
         "arn:*:cognito-idp:*:*:userpool/us-east-1_B",
+        no_standby,
+    ]
+    with_standby = statement(
+        Resolver(TEMPLATE, stack(RestoreTargetUserPoolIds="us-east-1_A", StandbyUserPoolId="eu-west-1_S")),
+        role,
+        "WriteTargetPools",
+    )["Resource"]
+    assert with_standby == [
+        "arn:aws:cognito-idp:*:123456789012:userpool/us-east-1_A",
+        "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_S",
     ]
 
 

@@ -127,9 +127,21 @@ def test_direct_kms_calls_have_no_via_service() -> None:
     ]
 
 
+def test_put_events_names_the_bus_and_the_entry_source() -> None:
+    entries = [{"Source": "cognito-backup", "DetailType": "Snapshot Validated", "Detail": "{}"}]
+    assert mapped("PutEvents", "events", Entries=entries) == [
+        (
+            "events:PutEvents",
+            "arn:aws:events:us-east-1:123456789012:event-bus/default",
+            {"events:source": "cognito-backup", "events:detail-type": "Snapshot Validated"},
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("service", "operation", "params"),
     [
+        ("events", "PutRule", {"Name": "r"}),
         ("s3", "PutBucketPolicy", {"Bucket": "b"}),
         ("s3", "CreateMultipartUpload", {"Bucket": "b", "Key": "k"}),
         ("cognito-idp", "GetUser", {"AccessToken": "t"}),

@@ -432,6 +432,31 @@ def test_restore_targets_parameter_narrows_the_role(deployment: Deployment) -> N
     assert "s3:" not in denied  # the bucket side is the same
 
 
+def test_the_standby_pool_is_a_restore_target_whatever_the_list_says(deployment: Deployment) -> None:
+    """StandbyUserPoolId adds the standby (any region) to the role's pools, and only it."""
+    d = deployment
+    full = run_export(d.gateway, d.store, d.source).manifest_key
+    assert full
+    standby = create_pool(d.aws.cognito(), "standby")
+    d.invoke("RestoreFunction", "standby sync", restore_event(full, standby))
+    listed = "us-east-1_Other1"
+
+    def denied(**parameters: Any) -> str:
+        report = check_role(
+            "RestoreFunction",
+            "standby",
+            Resolver(TEMPLATE, d.stack(**parameters)),
+            d.calls["RestoreFunction"],
+            d.facts("RestoreFunction"),
+            BUCKET,
+        )
+        return "\n".join(report.denied)
+
+    assert denied(RestoreTargetUserPoolIds=listed, StandbyUserPoolId=standby) == ""
+    assert f"userpool/{standby}" in denied(RestoreTargetUserPoolIds=listed)
+    assert f"userpool/{standby}" in denied(RestoreTargetUserPoolIds=listed, StandbyUserPoolId="eu-west-1_Zz9")
+
+
 def _without(template: dict[str, Any], role: str, action: str) -> dict[str, Any]:
     changed = copy.deepcopy(template)
     for p in changed["Resources"][role]["Properties"]["Policies"]:
