@@ -2,6 +2,10 @@
 
 `python -m cognito_local.server --port 5000` serves until interrupted. Besides AWS, the
 middleware answers `GET /_cognito_local/stats` and `POST /_cognito_local/reset`.
+
+Faults (`--fault-rate`, `--reset-rate`, `--storm-every`, ...; `LocalAws(faults=Faults(...))`):
+a 500 after the effect passes the request to moto, throws its answer away and sends the 500;
+a reset shuts the connection's socket without an answer (botocore: ConnectionClosedError).
 """
 
 from __future__ import annotations
@@ -9,19 +13,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from io import BytesIO
 from types import TracebackType
 from typing import Any
 
+from cognito_local.faults import Faults
 from cognito_local.strict import StrictEngine
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-_REASONS = {200: "OK", 400: "Bad Request"}
+_REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}
 CONTROL_PREFIX = "/_cognito_local/"
 
 
@@ -44,9 +51,14 @@ class StrictMiddleware:
             for key, value in environ.items()
             if key.startswith("HTTP_")
         }
-        error = self.engine.admit_http(headers, body, f"http://{environ.get('HTTP_HOST', '')}{path}")
+        verdict = self.engine.judge_http(headers, body, f"http://{environ.get('HTTP_HOST', '')}{path}")
+        if verdict.reset:
+            _drop_connection(environ)
+        error = verdict.error
         if error is None:
             return self.app(environ, start_response)
+        if verdict.after_effect:
+            _apply_and_discard(self.app, environ)
         return _respond(start_response, error.status, error.headers(), error.body())
 
     def _control(self, action: str, environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -61,6 +73,33 @@ class StrictMiddleware:
         return _respond(
             start_response, 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
         )
+
+
+def _drop_connection(environ: Environ) -> None:
+    """Shut the client's socket, then end the request as a dropped connection (werkzeug's dev
+    server treats a ConnectionError from the app as the client gone: no answer, no log)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        raise RuntimeError("a reset needs werkzeug's server (no werkzeug.socket in the environ)")
+    with contextlib.suppress(OSError):  # already gone
+        sock.shutdown(socket.SHUT_RDWR)
+    raise ConnectionAbortedError("cognito_local: injected reset")
+
+
+def _apply_and_discard(app: WsgiApp, environ: Environ) -> None:
+    """Let moto apply the request; its answer is the one that gets lost."""
+
+    def ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        return lambda _data: None
+
+    answer = app(environ, ignore)
+    try:
+        for _ in answer:
+            pass
+    finally:
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
 
 
 def _read_body(environ: Environ) -> bytes:
@@ -87,7 +126,9 @@ def _respond(
 class LocalAws:
     """moto's server on 127.0.0.1 with strict Cognito; a context manager.
 
-    `strict=False` keeps latency and statistics but turns quotas and validation off.
+    `strict=False` keeps latency, statistics and faults but turns quotas and validation off.
+    `faults` injects Cognito's 500s, resets and throttling storms (storms need quotas); `clock`
+    times quotas and storms.
     """
 
     def __init__(
@@ -99,9 +140,16 @@ class LocalAws:
         host: str = "127.0.0.1",
         *,
         log_requests: bool = False,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = StrictEngine(
-            latency=latency, quotas=quotas, enforce_quotas=strict, enforce_validation=strict
+            latency=latency,
+            quotas=quotas,
+            enforce_quotas=strict,
+            enforce_validation=strict,
+            faults=faults,
+            clock=clock,
         )
         self._host = host
         self._port = port
@@ -172,7 +220,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each Cognito call")
     parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="CATEGORY=RPS")
     parser.add_argument("--lenient", action="store_true", help="no quotas, no validation (plain moto)")
+    faults = parser.add_argument_group("faults", "what real Cognito does now and then (default: nothing)")
+    faults.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered 500")
+    faults.add_argument(
+        "--after-effect", type=float, default=0.5, help="share of those 500s sent after moto applied the call"
+    )
+    faults.add_argument("--reset-rate", type=float, default=0.0, help="share of connections dropped")
+    faults.add_argument("--storm-every", type=float, default=0.0, help="seconds between throttling storms")
+    faults.add_argument("--storm-seconds", type=float, default=0.0, help="how long a storm lasts")
+    faults.add_argument("--storm-fraction", type=float, default=0.1, help="quota multiplier in a storm")
+    faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument(
+        "--fault-operation",
+        action="append",
+        default=None,
+        metavar="OPERATION",
+        help="only these (repeatable)",
+    )
     args = parser.parse_args(argv)
+    try:
+        chosen = Faults(
+            rate=args.fault_rate,
+            after_effect=args.after_effect,
+            reset_rate=args.reset_rate,
+            storm_every=args.storm_every,
+            storm_seconds=args.storm_seconds,
+            storm_fraction=args.storm_fraction,
+            seed=args.fault_seed,
+            operations=frozenset(args.fault_operation) if args.fault_operation else None,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     local = LocalAws(
         latency=args.latency,
         quotas=dict(args.quota),
@@ -180,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         host=args.host,
         log_requests=True,
+        faults=chosen,
     )
     with local:
         print(f"strict local AWS on {local.endpoint_url} (Ctrl-C to stop)", flush=True)

@@ -1,7 +1,10 @@
-"""The rules engine that makes moto answer like Cognito: quotas, latency, validation.
+"""The rules engine that makes moto answer like Cognito: quotas, latency, validation, faults.
 
 Transport-neutral: the in-process hook (`inprocess`) and the HTTP middleware (`server`) both
-call `StrictEngine.admit_http`, which returns `None` (let moto answer) or a `CognitoError`.
+call `StrictEngine.judge_http`, which returns a `Verdict`: let moto answer; answer an error
+instead (a throttle, a refusal, a 500 before the effect); let moto apply the call and answer
+a 500 all the same (the answer lost after the effect); or drop the connection. `admit_http`
+is the older, narrower question (None or the error to answer) for callers that only refuse.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from cognito_local.faults import FaultKind, FaultPlan, Faults
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -144,6 +149,35 @@ def invalid(message: str) -> CognitoError:
     return CognitoError("InvalidParameterException", message)
 
 
+def internal_error() -> CognitoError:
+    """Cognito's 500: the request may or may not have taken effect."""
+    return CognitoError("InternalErrorException", "An internal error occurred.", status=500)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a transport does with one request.
+
+    - `error` None and `reset` False: let moto answer;
+    - `error` set, `after_effect` False: answer `error`, moto never sees the call;
+    - `error` set, `after_effect` True: let moto apply the call, throw its answer away and
+      answer `error` (a 500 whose call took effect);
+    - `reset` True: drop the connection without an answer; moto never sees the call.
+    """
+
+    error: CognitoError | None = None
+    after_effect: bool = False
+    reset: bool = False
+    fault: FaultKind | None = None  # the injected fault, if this verdict is one
+
+    @property
+    def allowed(self) -> bool:
+        return self.error is None and not self.reset
+
+
+ALLOW = Verdict()
+
+
 @dataclass(frozen=True)
 class PoolSchema:
     """What the rules need to know of a pool: its attributes and whether each is mutable."""
@@ -198,8 +232,10 @@ class TokenBucket:
         self.tokens = rate
         self.stamp = now
 
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+    def take(self, now: float, factor: float = 1.0) -> bool:
+        """One token if there is one; `factor` scales the rate and capacity (a storm)."""
+        rate = self.rate * factor
+        self.tokens = min(rate, self.tokens + (now - self.stamp) * rate)
         self.stamp = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
@@ -236,6 +272,7 @@ class StrictEngine:
         schema_lookup: SchemaLookup = moto_schema,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        faults: Faults | None = None,
     ) -> None:
         unknown = set(quotas or {}) - set(DEFAULT_QUOTAS)
         if unknown:
@@ -251,6 +288,28 @@ class StrictEngine:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._stats = _Stats()
+        self._plan = FaultPlan(faults, origin=clock())
+
+    # -- faults --------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._plan.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        """Change the faults from the next call on (the draw sequence and storm clock go on)."""
+        self._plan.faults = faults
+
+    @contextmanager
+    def faults_paused(self) -> Iterator[StrictEngine]:
+        """No faults for the block (e.g. while seeding or reading back), then the same again."""
+        before = self._plan.faults
+        self._plan.faults = Faults()
+        try:
+            yield self
+        finally:
+            self._plan.faults = before
 
     # -- control -------------------------------------------------------------------------
 
@@ -273,28 +332,38 @@ class StrictEngine:
             self.enforce_quotas = before
 
     def reset(self) -> None:
-        """Zero the statistics and refill every bucket."""
+        """Zero the statistics, refill every bucket, restart the faults' draws and storm clock."""
         with self._lock:
             self._stats = _Stats()
             self._buckets.clear()
+            self._plan.restart(self._clock())
 
     def stats(self) -> dict[str, Any]:
-        """Counts per category and per operation: calls, throttled, invalid."""
+        """Counts per category and per operation (calls, throttled, invalid), and faults injected
+        per kind ("before", "after", "reset", "storm": throttled in a storm) in total and per
+        operation."""
         with self._lock:
             cats = {name: c.as_dict() for name, c in sorted(self._stats.categories.items())}
             ops = {name: c.as_dict() for name, c in sorted(self._stats.operations.items())}
         total = {k: sum(c[k] for c in ops.values()) for k in ("calls", "throttled", "invalid")}
-        return {"total": total, "categories": cats, "operations": ops}
+        return {"total": total, "categories": cats, "operations": ops, "faults": self._plan.stats()}
 
     # -- admission -----------------------------------------------------------------------
 
     def admit_http(
         self, headers: Mapping[str, str], body: bytes | str | None, url: str = ""
     ) -> CognitoError | None:
-        """Judge one HTTP request; None for requests that are not Cognito's or are allowed."""
+        """Judge one HTTP request; None for requests that are not Cognito's or are allowed.
+
+        A caller that can only refuse gets every injected fault as a 500 before the effect;
+        transports use `judge_http`, which says how to fail."""
+        return _as_refusal(self.judge_http(headers, body, url))
+
+    def judge_http(self, headers: Mapping[str, str], body: bytes | str | None, url: str = "") -> Verdict:
+        """Judge one HTTP request; `ALLOW` for requests that are not Cognito's."""
         target = _header(headers, "x-amz-target") or ""
         if not target.startswith(TARGET_PREFIX):
-            return None
+            return ALLOW
         operation = target[len(TARGET_PREFIX) :]
         try:
             raw = json.loads(body or b"{}")
@@ -305,39 +374,60 @@ class StrictEngine:
         host = _HOST_REGION.search(url)
         region = match.group(2) if match else host.group(1) if host else DEFAULT_REGION
         account = moto_account_id(match.group(1) if match else None, headers)
-        return self.admit(operation, params, account_id=account, region=region)
+        return self.judge(operation, params, account_id=account, region=region)
 
     def admit(
         self, operation: str, params: Mapping[str, Any], *, account_id: str, region: str
     ) -> CognitoError | None:
-        """Count, delay, rate-limit and validate one call; None means: let moto answer it."""
+        """Count, delay, rate-limit and validate one call; None means: let moto answer it.
+
+        Injected faults come back as a 500 before the effect (see `admit_http`)."""
+        return _as_refusal(self.judge(operation, params, account_id=account_id, region=region))
+
+    def judge(self, operation: str, params: Mapping[str, Any], *, account_id: str, region: str) -> Verdict:
+        """Count, delay, drop, rate-limit, validate and fail one call, in that order.
+
+        A dropped connection never reaches the service, so it takes no token; a 500 is only
+        injected into a call the service accepted (a refused call has no effect to lose)."""
         if self.latency > 0:
             self._sleep(self.latency)
         category = OPERATION_CATEGORY.get(operation)
+        fault = self._plan.draw(operation, params)
         with self._lock:
             counts = [self._stats.operations.setdefault(operation, _Counts())]
             if category is not None:
                 counts.append(self._stats.categories.setdefault(category, _Counts()))
             for c in counts:
                 c.calls += 1
-            if category is not None and self.enforce_quotas and not self._take(account_id, region, category):
-                for c in counts:
-                    c.throttled += 1
-                return throttled()
+            if fault == "reset":
+                self._plan.count(operation, "reset")
+                return Verdict(reset=True, fault="reset")
+            if category is not None and self.enforce_quotas:
+                now = self._clock()
+                factor = self._plan.quota_factor(operation, now)
+                if not self._take(account_id, region, category, now, factor):
+                    for c in counts:
+                        c.throttled += 1
+                    if factor != 1.0:
+                        self._plan.count(operation, "storm")
+                    return Verdict(error=throttled(), fault="storm" if factor != 1.0 else None)
         error = self._validate(operation, params, account_id, region) if self.enforce_validation else None
         if error is not None:
             with self._lock:
                 for c in counts:
                     c.invalid += 1
-        return error
+            return Verdict(error=error)
+        if fault in ("before", "after"):
+            self._plan.count(operation, fault)
+            return Verdict(error=internal_error(), after_effect=fault == "after", fault=fault)
+        return ALLOW
 
-    def _take(self, account_id: str, region: str, category: str) -> bool:
+    def _take(self, account_id: str, region: str, category: str, now: float, factor: float = 1.0) -> bool:
         key = (account_id, region, category)
-        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(self.quotas[category], now)
-        return bucket.take(now)
+        return bucket.take(now, factor)
 
     def _validate(
         self, operation: str, params: Mapping[str, Any], account_id: str, region: str
@@ -357,6 +447,12 @@ class StrictEngine:
             names = [n for n in params.get("UserAttributeNames") or [] if isinstance(n, str)]
             return check_update_attributes(names, schema())
         return None
+
+
+def _as_refusal(verdict: Verdict) -> CognitoError | None:
+    if verdict.reset:
+        return internal_error()
+    return verdict.error
 
 
 # -- rules: pure functions, one per Cognito behaviour ------------------------------------

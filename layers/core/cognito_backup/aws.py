@@ -16,8 +16,11 @@ class AwsClients:
     """Builds (once, thread-safely) the clients a run needs.
 
     `endpoint_url` wins over `AWS_ENDPOINT_URL`, which boto3 also honours by itself.
-    Cognito calls get no botocore retries: the Cognito gateway retries throttling itself,
-    paced per quota category, and counts it.
+    Cognito calls get no botocore retries: the Cognito gateway retries every transient error
+    itself (throttling paced per quota category, 5xx, resets, timeouts) and counts it. S3 calls
+    use botocore's standard mode, which retries 500/502/503/504, throttling (SlowDown) and every
+    connection error with backoff (tests/integration/test_store_retries.py); the store reads
+    a whole object again when its body is cut mid-read, which botocore does not retry.
     """
 
     def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:

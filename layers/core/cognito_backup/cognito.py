@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from .errors import (
     AccessDeniedError,
@@ -26,11 +27,31 @@ from .models import GroupRecord, MembershipRecord, MfaOption, PoolConfigRecord, 
 from .pacing import Pacer
 
 PAGE_LIMIT = 60  # Cognito's maximum for ListUsers, ListUsersInGroup, ListGroups
+# Transient answers: retried with backoff, whatever the operation (DESIGN.md, "Restore converges").
+# Besides these codes, any HTTP 5xx is transient by its status, whatever its code says.
 RETRYABLE_CODES = frozenset(
-    {"TooManyRequestsException", "InternalErrorException", "ThrottlingException", "ServiceUnavailable"}
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "InternalErrorException",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
 )
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
-TRANSPORT_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+# Connection refused, reset or closed, connect and read timeouts, broken response streams:
+# botocore's ConnectionError (EndpointConnectionError, ConnectTimeoutError, SSLError, ...) and
+# HTTPClientError (ConnectionClosedError, ReadTimeoutError, ResponseStreamingError, ...).
+TRANSPORT_ERRORS = (BotocoreConnectionError, HTTPClientError)
+
+
+def is_transient(exc: ClientError) -> bool:
+    """A throttle, a 5xx or a timeout: worth another try. Anything else is a definite refusal."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in RETRYABLE_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
+
 
 # Keys that hold secrets in describe responses: never written to a snapshot.
 SECRET_KEYS = frozenset({"ClientSecret", "client_secret"})
@@ -130,7 +151,11 @@ class CognitoGateway:
 
     # ------------------------------------------------------------------ plumbing
     def call(self, operation: str, *, not_found: type[BackupError] = PoolNotFoundError, **kwargs: Any) -> Any:
-        """Call one operation, paced and retried on throttling; map errors to ours."""
+        """Call one operation, paced, retried with backoff on every transient error (throttling,
+        5xx, connection resets, timeouts); map the definite refusals to our errors.
+
+        A retried write may find its first attempt applied (the answer was lost after the
+        effect): the caller sees the refusal the retry gets (UserExistsError, ...)."""
         attempt = 0
         while True:
             self._pacer.acquire(operation)
@@ -139,7 +164,7 @@ class CognitoGateway:
                 return getattr(self._client, operation)(**kwargs)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in RETRYABLE_CODES and attempt + 1 < self._max_attempts:
+                if is_transient(exc) and attempt + 1 < self._max_attempts:
                     if code in THROTTLE_CODES:
                         self.stats.add(throttled=1)
                         self._pacer.throttled(operation)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 from pydantic import BaseModel, ValidationError
 
 from .errors import AccessDeniedError, BackupError, BucketNotFoundError, SnapshotNotFoundError, StorageError
@@ -32,6 +32,11 @@ PART_SUFFIX = ".jsonl.gz"
 
 DEFAULT_PART_MAX_BYTES = 8 * 1024 * 1024  # uncompressed bytes per part
 DEFAULT_PART_MAX_RECORDS = 100_000
+
+# botocore retries a request until its answer's headers arrive; a connection dropped while the
+# body streams in is raised from .read(), past its retries. Whole-object reads start again.
+BODY_READ_ATTEMPTS = 4
+BODY_READ_ERRORS = (ResponseStreamingError, ReadTimeoutError, IncompleteReadError)
 
 
 def snapshot_id_for(when: datetime) -> str:
@@ -183,14 +188,21 @@ class SnapshotStore:
 
     # ------------------------------------------------------------------ reads
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        """A whole object; fetched again when the connection drops while its body is read."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
-        try:
-            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
-        except ClientError as exc:
-            raise self._fail(exc, key) from exc
-        return body
+        for attempt in range(BODY_READ_ATTEMPTS):
+            try:
+                body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+            except ClientError as exc:
+                raise self._fail(exc, key) from exc
+            except BODY_READ_ERRORS as exc:
+                if attempt + 1 == BODY_READ_ATTEMPTS:
+                    raise StorageError("ResponseStreamingError", f"s3://{self.bucket}/{key}: {exc}") from exc
+                continue
+            return body
+        raise AssertionError("unreachable")
 
     def open(self, key: str, version_id: str | None = None) -> HashingReader:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
