@@ -198,28 +198,29 @@ def test_no_verify_skips_the_check_and_says_so(world: World) -> None:
 
 def change_target(w: World, dst: str) -> None:
     """Everything mirror must undo: an extra user and group, a missing and an extra membership,
-    a flipped enabled flag, an edited attribute, a deleted user."""
-    c = w.cognito
-    users = sorted(w.gateway.iter_users(dst), key=lambda u: u.username)
-    groups = sorted(g.name for g in w.gateway.iter_groups(dst))
+    a flipped enabled flag, an edited attribute, a deleted user (each on a user of its own)."""
+    c, gw = w.cognito, w.gateway
+    users = sorted(gw.iter_users(dst), key=lambda u: u.username)
+    first_group = sorted(g.name for g in gw.iter_groups(dst))[0]
+    groups = {u.username: gw.groups_for_user(dst, u.username) for u in users}
+    member = next(u for u in users if groups[u.username])
+    outsider = next(u for u in users if first_group not in groups[u.username] and u != member)
+    rest = [u for u in users if u not in (member, outsider)]
+    joiner, deleted, edited = rest[0], rest[-1], rest[-2]
+    enabled = next(u for u in rest[1:-2] if u.enabled)
+    # and now the changes
     c.admin_create_user(UserPoolId=dst, Username="intruder", MessageAction="SUPPRESS")
     c.create_group(UserPoolId=dst, GroupName="extra-group")
-    c.admin_add_user_to_group(UserPoolId=dst, Username=users[0].username, GroupName="extra-group")
-    member = next(u for u in users if w.gateway.groups_for_user(dst, u.username))
+    c.admin_add_user_to_group(UserPoolId=dst, Username=joiner.username, GroupName="extra-group")
     c.admin_remove_user_from_group(
-        UserPoolId=dst, Username=member.username, GroupName=w.gateway.groups_for_user(dst, member.username)[0]
+        UserPoolId=dst, Username=member.username, GroupName=groups[member.username][0]
     )
-    outsider = next(
-        u for u in users if groups[0] not in w.gateway.groups_for_user(dst, u.username) and u != member
-    )
-    c.admin_add_user_to_group(UserPoolId=dst, Username=outsider.username, GroupName=groups[0])
-    enabled = next(u for u in users[1:] if u.enabled and u not in (member, outsider))
+    c.admin_add_user_to_group(UserPoolId=dst, Username=outsider.username, GroupName=first_group)
     c.admin_disable_user(UserPoolId=dst, Username=enabled.username)
-    edited = users[-1]
     c.admin_update_user_attributes(
         UserPoolId=dst, Username=edited.username, UserAttributes=[{"Name": "given_name", "Value": "Edited"}]
     )
-    c.admin_delete_user(UserPoolId=dst, Username=users[-2].username)
+    c.admin_delete_user(UserPoolId=dst, Username=deleted.username)
 
 
 def test_mirror_makes_a_changed_target_exact_and_the_dry_run_names_every_removal(world: World) -> None:

@@ -209,7 +209,7 @@ def _converge(ctx: RestoreContext, plan: UserPlan, existing: UserRecord, existin
         plan.password = True
     if plan.resumed:
         plan.admin.extend(pp.admin_reasons)
-    if plan.outcome == "overwritten":
+    if ctx.options.policy == "overwrite":  # overwrite and mirror: the snapshot's memberships only
         plan.remove = sorted(existing_groups - wanted)
         changes, removals, immutable = attribute_changes(
             writable_attributes(user),

@@ -89,6 +89,5 @@ class TargetIndex:
 
     def unmatched(self) -> Iterator[UserRecord]:
         """Target users no snapshot user was matched to (after `match`), in username order."""
-        rows = self.db.execute("SELECT record FROM users WHERE matched = 0 ORDER BY username").fetchall()
-        for row in rows:
+        for row in self.db.execute("SELECT record FROM users WHERE matched = 0 ORDER BY username"):
             yield UserRecord.model_validate_json(row[0])
