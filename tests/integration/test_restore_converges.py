@@ -24,7 +24,7 @@ from test_restore import (
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.errors import RestoreRefusedError
+from cognito_backup.errors import CognitoError, RestoreRefusedError
 from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.restore_models import RestoreEvent
 from cognito_backup.store import SnapshotStore
@@ -140,6 +140,29 @@ def test_a_second_run_repairs_what_the_first_left_different(world: World) -> Non
     assert again.status == "complete" and again.verified, again.failures
     assert again.counts.disabled == 1 and again.counts.memberships_added == 1 and again.counts.created == 0
     assert again.counts.converged == 2 and again.counts.existing_skipped == 0
+    assert state(world, dst) == expected(state(world, source))
+
+
+class RefusesPasswords(CognitoGateway):
+    """A Cognito that refuses every AdminSetUserPassword (a definite refusal, not transient)."""
+
+    def set_password(self, pool_id: str, username: str, password: str, *, permanent: bool) -> None:
+        raise CognitoError("InvalidPasswordException", "refused")
+
+
+def test_a_user_left_force_change_password_is_repaired_by_the_next_run(world: World) -> None:
+    source, key = snapshot(world, users=12, groups=2)
+    dst = target(world)
+    refusing = RefusesPasswords(unpaced(world.cognito)._client, world.gateway._pacer, base_delay=0.0)
+
+    first = run_restore(refusing, world.store, key, dst)
+    again = run_restore(world.gateway, world.store, key, dst)
+
+    # the refusals fail the first run, and its verification counts the statuses left behind
+    assert first.status == "failed" and first.failures and first.counts.differences == len(first.failures)
+    # the next run finds those users equal to the snapshot, sets their password, and verifies
+    assert again.status == "complete" and again.verified, again.failures
+    assert again.counts.passwords_set == len(first.failures) and again.counts.converged == len(first.failures)
     assert state(world, dst) == expected(state(world, source))
 
 
