@@ -37,6 +37,8 @@ from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
 from cognito_backup.settings import get_settings
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import SnapshotInvalidError
+from cognito_local.faults import Faults
+from cognito_local.inprocess import strict_cognito
 from cognito_local.seed import create_pool, seed_pool
 
 # Handlers that publish no metric (an ignored event) make Powertools warn.
@@ -397,6 +399,21 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
     diverge(d, changed)
     over = d.invoke("RestoreFunction", "overwrite", restore_event(full, changed, conflict_policy="overwrite"))
     assert over["status"] == "complete" and over["counts"]["overwritten"] == 3, over["failures"]
+
+    # Lost answers: AdminCreateUser acts, then answers 500; the retry's UsernameExists makes the
+    # restore read the user and its groups back (AdminGetUser, AdminListGroupsForUser).
+    lossy = new_target(d, "lost-answers-target")
+    lost = Faults(rate=0.5, after_effect=1.0, seed=3, operations=frozenset({"AdminCreateUser"}))
+    with strict_cognito(enforce_quotas=False, faults=lost) as engine:
+        found = d.invoke("RestoreFunction", "lost answers", restore_event(full, lossy))
+    assert found["status"] == "complete" and engine.stats()["faults"]["total"]["after"] > 0, found
+
+    mirrored = new_target(d, "mirror-target")
+    diverge(d, mirrored)
+    idp.admin_create_user(UserPoolId=mirrored, Username="not-in-the-snapshot", MessageAction="SUPPRESS")
+    mirror = d.invoke("RestoreFunction", "mirror", restore_event(full, mirrored, mirror=True))
+    assert mirror["status"] == "complete" and mirror["counts"]["users_deleted"] == 1, mirror
+    assert mirror["counts"]["groups_deleted"] == 1
 
     subset = new_target(d, "subset-target")
     some = d.invoke(

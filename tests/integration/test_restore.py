@@ -212,7 +212,7 @@ def test_round_trip_rebuilds_the_pool(world: World, username_attributes: tuple[s
     assert not list(world.store.list_keys(f"backups/{source}/checkpoints/"))
 
 
-def test_restoring_twice_changes_nothing_and_skips_everyone(world: World) -> None:
+def test_restoring_twice_changes_nothing_and_finds_everyone_unchanged(world: World) -> None:
     _source, key = snapshot(world, users=12, groups=2)
     dst = target(world)
     run_restore(world.gateway, world.store, key, dst)
@@ -220,7 +220,9 @@ def test_restoring_twice_changes_nothing_and_skips_everyone(world: World) -> Non
 
     again = run_restore(world.gateway, world.store, key, dst)
 
-    assert again.status == "complete" and again.counts.existing_skipped == 12 and again.counts.created == 0
+    # users equal to the snapshot are no conflict: found unchanged, nothing written
+    assert again.status == "complete" and again.verified
+    assert again.counts.unchanged == 12 and again.counts.existing_skipped == 0 and again.counts.created == 0
     assert pool_state(world.cognito, dst) == state
     assert again.counts.groups_unchanged == 2 and again.sub_map == {}
 

@@ -147,7 +147,10 @@ def test_a_deleted_group_comes_back_with_every_member(world: World) -> None:
     }
     # the counts say so
     c = report.counts
-    assert c.users_considered == len(loss.members) and c.existing_skipped == len(loss.members) - 1
+    # members equal to the snapshot are no conflict (converged: given the group back); the one
+    # changed since is left alone under skip, but for the group asked for
+    assert c.users_considered == len(loss.members) and c.existing_skipped == 1
+    assert c.converged == len(loss.members) - 2
     assert c.groups_created == 1 and c.memberships_failed == 0
     assert c.memberships_added == len(loss.members) - 1 + len(snap_groups)
     assert report.groups == [loss.group.name] and report.usernames is None
@@ -166,7 +169,8 @@ def test_restoring_the_group_again_changes_nothing(world: World) -> None:
 
     assert again.status == "complete" and pool_state(world.cognito, loss.source) == state
     assert again.counts.created == 0 and again.counts.memberships_added == 0
-    assert again.counts.existing_skipped == len(loss.members) and again.counts.groups_unchanged >= 1
+    assert again.counts.unchanged + again.counts.existing_skipped == len(loss.members)
+    assert again.counts.existing_skipped == 1 and again.counts.groups_unchanged >= 1
 
 
 def test_a_group_in_an_email_as_username_pool(world: World) -> None:
@@ -183,7 +187,8 @@ def test_a_group_in_an_email_as_username_pool(world: World) -> None:
     assert len(list(world.gateway.iter_members(src, loss.group.name))) == len(loss.members)
     # pool_state compares by email: every membership is back, under whatever username
     assert pool_state(world.cognito, src)["memberships"] == loss.snap["memberships"]
-    assert report.counts.created == 1 and report.counts.existing_skipped == len(loss.members) - 1
+    assert report.counts.created == 1 and report.counts.existing_skipped == 1
+    assert report.counts.converged == len(loss.members) - 2
 
 
 def test_a_group_and_usernames_restore_their_union(world: World) -> None:
@@ -221,8 +226,9 @@ def test_under_fail_existing_members_are_conflicts_yet_get_the_membership(world:
         options=same_pool(groups=(loss.group.name,), conflict_policy="fail"),
     )
 
-    assert report.status == "failed" and report.counts.conflicts == len(loss.members) - 1
-    assert {f.username for f in report.failures} == set(loss.members) - {loss.deleted}
+    # only the member changed since the snapshot conflicts; the others equal it (converged)
+    assert report.status == "failed" and report.counts.conflicts == 1
+    assert {f.username for f in report.failures} == {loss.changed}
     assert sorted(world.gateway.iter_members(loss.source, loss.group.name)) == loss.members
     assert given_name(world, loss.source, loss.changed) == "Changed"
 

@@ -162,7 +162,7 @@ def test_allow_same_pool_restores_into_the_source(world: World) -> None:
         world.gateway, world.store, key, source, options=RestoreOptions(allow_same_pool=True)
     )
 
-    assert report.status == "complete" and report.counts.created == 2 and report.counts.existing_skipped == 6
+    assert report.status == "complete" and report.counts.created == 2 and report.counts.unchanged == 6
     assert all(world.gateway.get_user(source, n) is not None for n in deleted)
 
 

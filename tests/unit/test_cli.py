@@ -88,3 +88,44 @@ def test_progress_shows_on_a_terminal_and_stays_silent_otherwise() -> None:
         progress.done()
     assert "export: 120 users, 3 groups, 45 memberships" in tty.getvalue() and tty.getvalue().endswith("\n")
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [("complete", 0), ("failed", 1)])
+def test_restore_passes_mirror_and_no_verify_and_exits_0_only_when_complete(
+    monkeypatch: pytest.MonkeyPatch, status: str, exit_code: int
+) -> None:
+    from cognito_backup import restore
+    from cognito_backup.models import utcnow
+    from cognito_backup.restore_models import RestoreReport
+
+    seen: dict[str, Any] = {}
+
+    def fake_restore(gateway: Any, store: Any, key: str, target: str, **kwargs: Any) -> RestoreReport:
+        seen.update(kwargs)
+        return RestoreReport(
+            status=status,  # type: ignore[arg-type]
+            manifest_key=key,
+            snapshot_id="s",
+            source_user_pool_id="us-east-1_A",
+            target_user_pool_id=target,
+            conflict_policy="skip",
+            password_strategy="random-confirmed",
+            started_at=utcnow(),
+        )
+
+    monkeypatch.setattr(restore, "run_restore", fake_restore)
+    monkeypatch.setattr(cli, "_clients", lambda args: None)
+    monkeypatch.setattr(cli, "_gateway", lambda clients: None)
+    monkeypatch.setattr(cli, "_store", lambda args, clients: None)
+    argv = [
+        "restore",
+        "--bucket",
+        "b",
+        "--manifest",
+        "k/manifest.json",
+        "--target-user-pool-id",
+        "us-east-1_B",
+    ]
+    code, out, _ = run([*argv, "--mirror", "--no-verify"])
+    assert code == exit_code and "restore of s" in out
+    assert seen["options"].mirror and not seen["options"].verify

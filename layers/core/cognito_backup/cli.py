@@ -98,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--password-strategy", choices=["random-confirmed", "invite"], default="random-confirmed")
     r.add_argument("--force", action="store_true", help="restore even a snapshot whose verdict is failed")
     r.add_argument("--allow-same-pool", action="store_true")
+    r.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also remove native users, groups and memberships the snapshot lacks (implies overwrite)",
+    )
+    r.add_argument(
+        "--no-verify", action="store_true", help="skip the final read-and-compare (the report says so)"
+    )
     r.add_argument("--kms-key-id")
 
     li = sub.add_parser("list", parents=[common], help="snapshots of a pool, newest first")
@@ -237,6 +245,8 @@ def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             password_strategy=args.password_strategy,
             force=args.force,
             allow_same_pool=args.allow_same_pool,
+            mirror=args.mirror,
+            verify=not args.no_verify,
         ),
         deadline=Deadline.never(),
     )

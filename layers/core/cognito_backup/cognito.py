@@ -462,3 +462,21 @@ class CognitoGateway:
             Username=username,
             UserAttributeNames=names,
         )
+
+    def delete_user(self, pool_id: str, username: str) -> None:
+        """AdminDeleteUser; a user already gone (a lost answer retried) is not an error."""
+        try:
+            self.call("admin_delete_user", not_found=UserNotFoundError, UserPoolId=pool_id, Username=username)
+        except UserNotFoundError:
+            return
+
+    def delete_group(self, pool_id: str, name: str) -> None:
+        """DeleteGroup; a group already gone (a lost answer retried) is not an error."""
+
+        class _NoSuchGroup(BackupError):
+            pass
+
+        try:
+            self.call("delete_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
+        except _NoSuchGroup:
+            return

@@ -218,6 +218,8 @@ class RestoreAnswer(BaseModel):
     checkpoint_key: str | None = None
     cognito_calls: int
     cognito_throttled: int
+    verified: bool = False
+    differences: int = 0
     superseded_by: str | None = None
 
     @classmethod
@@ -244,6 +246,8 @@ class RestoreAnswer(BaseModel):
             checkpoint_key=report.checkpoint_key,
             cognito_calls=report.cognito_calls,
             cognito_throttled=report.cognito_throttled,
+            verified=report.verified,
+            differences=report.counts.differences,
         )
 
 
@@ -253,7 +257,8 @@ class RestoreFailedError(BackupError):
     def __init__(self, answer: RestoreAnswer) -> None:
         super().__init__(
             f"restore of {answer.snapshot_id} into {answer.target_user_pool_id} failed: "
-            f"{answer.failures} failure(s), {answer.counts.failed} user(s) failed; "
+            f"{answer.failures} failure(s), {answer.counts.failed} user(s) failed, "
+            f"{answer.differences} difference(s) left; "
             f"report: {answer.report_key}"
         )
         self.answer = answer

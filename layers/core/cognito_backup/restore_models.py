@@ -10,14 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 REPORT_SCHEMA_VERSION = 1
+
+NOT_RESTORABLE = (
+    "passwords (Cognito exports none: users reset theirs, see password_strategy)",
+    "TOTP secrets, passkeys and MFA preferences",
+    "remembered devices and refresh tokens",
+    "federated (EXTERNAL_PROVIDER) users before their next sign-in",
+    "sub (a restored user gets a new one: see sub_map)",
+)
 
 ConflictPolicy = Literal["skip", "overwrite", "fail"]
 PasswordStrategy = Literal["random-confirmed", "invite"]
 RestoreStatus = Literal["complete", "incomplete", "failed"]
-RestorePhase = Literal["attributes", "groups", "users", "finishing"]
+RestorePhase = Literal["attributes", "groups", "users", "removals", "verifying", "finishing"]
 
 POOL_ID_PATTERN = r"^[\w-]+_[0-9a-zA-Z]+$"
 
@@ -55,6 +63,12 @@ class RestoreOptions(BaseModel):
     force: bool = Field(
         default=False, description="Restore even a snapshot whose validation verdict is failed"
     )
+    mirror: bool = Field(
+        default=False,
+        description="Also remove what the snapshot lacks (native users, groups, memberships) and reset "
+        "attributes and enabled flags of existing users to it (implies overwrite)",
+    )
+    verify: bool = Field(default=True, description="End with the verification pass (read and compare)")
     parallelism: int = Field(default=8, ge=1, le=64, description="Threads per quota budget (create, update)")
     chunk_size: int = Field(default=200, ge=1, description="Users between two deadline checks")
     # ~2 KB per user in a window; 1,000 costs no throughput (docs/benchmarks.md) and keeps
@@ -65,13 +79,18 @@ class RestoreOptions(BaseModel):
 
     _check_names = field_validator("usernames", "groups")(_clean_names)
 
+    @property
+    def policy(self) -> ConflictPolicy:
+        """The conflict policy in force: mirror implies overwrite."""
+        return "overwrite" if self.mirror else self.conflict_policy
+
     def same_work(self, other: RestoreOptions) -> bool:
         """Whether a checkpoint taken under `other` may be continued under these options.
 
         The subset (usernames, groups) decides which users the checkpoint's position counts,
         so it must be the same set of names; their order does not matter.
         """
-        keys = ("conflict_policy", "password_strategy")
+        keys = ("conflict_policy", "password_strategy", "mirror")
         return (
             all(getattr(self, k) == getattr(other, k) for k in keys)
             and set(self.usernames or ()) == set(other.usernames or ())
@@ -86,13 +105,15 @@ class RestoreEvent(BaseModel):
 
     manifest_key: str = Field(min_length=1, pattern=r"(^|/)manifest\.json$")
     target_user_pool_id: str = Field(pattern=POOL_ID_PATTERN)
-    dry_run: bool = False
+    dry_run: StrictBool = False
     usernames: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     groups: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     conflict_policy: ConflictPolicy = "skip"
     password_strategy: PasswordStrategy = "random-confirmed"  # noqa: S105 - a strategy's name
-    force: bool = False
-    allow_same_pool: bool = False
+    force: StrictBool = False
+    allow_same_pool: StrictBool = False
+    mirror: StrictBool = False
+    verify: StrictBool = True
 
     def options(self) -> RestoreOptions:
         return RestoreOptions(
@@ -103,6 +124,8 @@ class RestoreEvent(BaseModel):
             password_strategy=self.password_strategy,
             force=self.force,
             allow_same_pool=self.allow_same_pool,
+            mirror=self.mirror,
+            verify=self.verify,
         )
 
 
@@ -116,6 +139,10 @@ class RestoreCounts(BaseModel):
     users_considered: int = 0
     created: int = 0
     resumed: int = Field(default=0, description="Of `created`: made by an interrupted run, finished now")
+    converged: int = Field(
+        default=0, description="Existing users equal to the snapshot whose follow-ups were (re)applied"
+    )
+    unchanged: int = Field(default=0, description="Existing users already as in the snapshot")
     existing_skipped: int = 0
     overwritten: int = 0
     conflicts: int = Field(default=0, description="Existing users under the `fail` policy")
@@ -138,6 +165,11 @@ class RestoreCounts(BaseModel):
     groups_kept: int = Field(default=0, description="Existing, different, left as they are (`skip`)")
     groups_failed: int = 0
     custom_attributes_added: int = 0
+    enabled: int = Field(default=0, description="Users enabled again to match the snapshot")
+    users_deleted: int = Field(default=0, description="mirror: native users not in the snapshot")
+    groups_deleted: int = Field(default=0, description="mirror: groups not in the snapshot")
+    federated_kept: int = Field(default=0, description="mirror: federated users not in the snapshot, kept")
+    differences: int = Field(default=0, description="What the verification found still different")
 
 
 class RestoreFailure(BaseModel):
@@ -176,6 +208,17 @@ class RestorePlan(BaseModel):
     links_to_create: int = 0
     links_not_restorable: list[UserNote] = Field(default_factory=list)
     admin_action: list[UserNote] = Field(default_factory=list)
+    users_to_converge: int = Field(default=0, description="Existing users whose follow-ups are (re)applied")
+    users_unchanged: int = 0
+    users_to_enable: int = 0
+    users_to_disable: int = 0
+    passwords_to_set: int = 0
+    memberships_to_remove: int = 0
+    users_to_delete: list[str] = Field(default_factory=list, description="mirror: native users not in it")
+    groups_to_delete: list[str] = Field(default_factory=list, description="mirror: groups not in it")
+    memberships_to_remove_names: list[str] = Field(
+        default_factory=list, description="mirror/overwrite: 'user -> group' memberships not in it"
+    )
     truncated: bool = Field(default=False, description="Some list was cut at plan_limit")
 
 
@@ -212,6 +255,14 @@ class RestoreReport(BaseModel):
     checkpoint_key: str | None = None
     cognito_calls: int = 0
     cognito_throttled: int = Field(default=0, description="Throttled calls, all retried; never failures")
+    mirror: bool = False
+    verified: bool = Field(default=False, description="The verification pass ran and found no difference")
+    differences: list[str] = Field(
+        default_factory=list, description="What the verification found different (at most plan_limit)"
+    )
+    not_restorable: list[str] = Field(
+        default_factory=lambda: list(NOT_RESTORABLE), description="What no restore can bring back"
+    )
 
     def summary_lines(self) -> list[str]:
         c = self.counts
@@ -234,8 +285,19 @@ class RestoreReport(BaseModel):
                 f"{len(p.users_not_in_snapshot)} not in the snapshot",
                 f"  memberships: {p.memberships_to_add} to add, "
                 f"{p.memberships_not_restorable} not restorable",
+                f"  existing users: {p.users_to_converge} to converge, {p.users_unchanged} unchanged; "
+                f"{p.users_to_disable} to disable, {p.users_to_enable} to enable, "
+                f"{p.passwords_to_set} passwords to set, {p.memberships_to_remove} memberships to remove",
                 f"  users needing an admin action: {len(p.admin_action)}",
             ]
+            if self.mirror:
+                lines.append(
+                    f"  mirror removes: {len(p.users_to_delete)} users, {len(p.groups_to_delete)} groups, "
+                    f"{p.memberships_to_remove} memberships"
+                )
+                lines += [f"  delete user: {n}" for n in p.users_to_delete]
+                lines += [f"  delete group: {n}" for n in p.groups_to_delete]
+                lines += [f"  remove membership: {n}" for n in p.memberships_to_remove_names]
             return lines
         lines += [
             f"  users: {c.created} created, {c.existing_skipped} existing skipped, "
@@ -246,6 +308,20 @@ class RestoreReport(BaseModel):
             f"memberships: {c.memberships_added} added, {c.memberships_failed} failed",
             f"  users needing an admin action: {len(self.admin_action)}",
         ]
+        if self.mirror:
+            lines.append(
+                f"  mirror: {c.users_deleted} users, {c.groups_deleted} groups, "
+                f"{c.memberships_removed} memberships removed; {c.federated_kept} federated users kept"
+            )
+        if self.status != "incomplete":
+            check = (
+                "verified: the target equals the snapshot"
+                if self.verified
+                else f"verification: {c.differences} difference(s) left"
+                if c.differences
+                else "not verified (--no-verify)"
+            )
+            lines.append(f"  {check}")
         lines += [f"  failed: {f.username or f.group}: {f.reason}" for f in self.failures[:20]]
         if len(self.failures) > 20:
             lines.append(f"  ... and {len(self.failures) - 20} more failures (see the report)")
@@ -297,3 +373,5 @@ class RestoreCheckpoint(BaseModel):
     outcome_keys: list[str] = Field(default_factory=list, description="RestoreOutcomes objects so far")
     report_key: str | None = None
     invocations: int = 0
+    verified: bool = False
+    differences: list[str] = Field(default_factory=list, description="Found by the verification")
