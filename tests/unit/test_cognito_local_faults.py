@@ -5,22 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import FakeClock
 
 from cognito_local.faults import FaultPlan, Faults, request_identity
 from cognito_local.strict import StrictEngine, Verdict
 
 POOL = "us-east-1_pool"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def engine(faults: Faults, clock: FakeClock | None = None, **kwargs: Any) -> StrictEngine:

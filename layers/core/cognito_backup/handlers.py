@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
@@ -44,6 +44,20 @@ def _under_prefix(key: str, settings: Settings) -> None:
     """A function reads and writes only under its BACKUP_PREFIX: any other key is refused."""
     if not key.startswith(settings.backup_prefix.strip("/") + "/"):
         raise UsageError(f"refused: the key is not under this deployment's prefix {settings.backup_prefix!r}")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _parse(event: Any, model: type[ModelT], what: str, *, limit: int = 5) -> ModelT:
+    """An event as its model (Powertools' parser), or a UsageError naming the bad fields."""
+    if not isinstance(event, dict):
+        raise UsageError(f"malformed {what} event: expected a JSON object, got {type(event).__name__}")
+    try:
+        parsed: ModelT = parse(event=event, model=model)
+    except ValidationError as exc:
+        raise UsageError(f"malformed {what} event: {_problems(exc, limit)}") from exc
+    return parsed
 
 
 # --------------------------------------------------------------------------- exports
@@ -106,12 +120,7 @@ def export_handler(event: dict[str, Any], context: Any, *, incremental: bool) ->
 
 def parse_validator_event(event: Any) -> S3EventNotificationEventBridgeModel:
     """The S3 -> EventBridge "Object Created" event, or a UsageError naming the bad field."""
-    if not isinstance(event, dict):
-        raise UsageError(f"malformed validator event: expected a JSON object, got {type(event).__name__}")
-    try:
-        return parse(event=event, model=S3EventNotificationEventBridgeModel)
-    except ValidationError as exc:
-        raise UsageError(f"malformed validator event: {_problems(exc, 1)}") from exc
+    return _parse(event, S3EventNotificationEventBridgeModel, "validator", limit=1)
 
 
 def validator_handler(
@@ -266,12 +275,7 @@ class RestoreFailedError(BackupError):
 
 def parse_restore_event(event: Any) -> RestoreEvent:
     """The event as a model; a malformed one is refused naming the bad field."""
-    if not isinstance(event, dict):
-        raise UsageError(f"malformed restore event: expected a JSON object, got {type(event).__name__}")
-    try:
-        return parse(event=event, model=RestoreEvent)
-    except ValidationError as exc:
-        raise UsageError(f"malformed restore event: {_problems(exc)}") from exc
+    return _parse(event, RestoreEvent, "restore")
 
 
 def restore_handler(event: Any, context: Any, settings: Settings | None = None) -> dict[str, Any]:
