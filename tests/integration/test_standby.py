@@ -21,7 +21,7 @@ from conftest import BUCKET, REPO, FakeLambdaContext, load_event
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.export import run_export
-from cognito_backup.handlers import restore_handler, validator_handler
+from cognito_backup.handlers import RestoreFailedError, restore_handler, validator_handler
 from cognito_backup.observability import metrics
 from cognito_backup.runtime import Runtime
 from cognito_backup.settings import Settings
@@ -112,8 +112,19 @@ def export(world: dict[str, Any], *, incremental: bool) -> str:
     return key
 
 
+def synced_metrics(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The standby metrics the restore handler emitted (EMF, flushed here)."""
+    metrics.flush_metrics()
+    out = capsys.readouterr().out
+    return [name for name in ("StandbySyncSucceeded", "StandbySyncFailed") if f'"Name":"{name}"' in out]
+
+
 def test_each_validated_snapshot_is_mirrored_into_the_standby_in_order(
-    world: dict[str, Any], deliver: Deliver, store: SnapshotStore, gateway: CognitoGateway
+    world: dict[str, Any],
+    deliver: Deliver,
+    store: SnapshotStore,
+    gateway: CognitoGateway,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     idp, source, standby = world["idp"], world["source"], world["standby"]
 
@@ -121,8 +132,10 @@ def test_each_validated_snapshot_is_mirrored_into_the_standby_in_order(
     first = export(world, incremental=False)
     (event,) = deliver(first)
     assert event == {"manifest_key": first, "target_user_pool_id": standby, "dry_run": False, "mirror": True}
+    metrics.clear_metrics()
     answer = sync(world, event)
     assert answer["status"] == "complete" and answer["superseded_by"] is None
+    assert synced_metrics(capsys) == ["StandbySyncSucceeded"]  # StandbyBehindAlarm watches it
     assert comparable(pool_state(idp, standby)) == comparable(pool_state(idp, source))
 
     # When the pool changes (a user added, one disabled, one deleted) and the next snapshot passes
@@ -137,7 +150,7 @@ def test_each_validated_snapshot_is_mirrored_into_the_standby_in_order(
     assert sync(world, event)["status"] == "complete"
     assert comparable(pool_state(idp, standby)) == comparable(pool_state(idp, source))
     marker = store.get_json(standby_key("backups", source, standby))
-    assert marker["snapshot_id"] == second.split("/")[-2] and marker["status"] == "complete"
+    assert marker["snapshot_id"] == second.split("/")[-2] and marker["manifest_key"] == second
 
     # And a sync of the older snapshot arriving late is superseded: the standby does not go back
     before = pool_state(idp, standby)
@@ -146,6 +159,20 @@ def test_each_validated_snapshot_is_mirrored_into_the_standby_in_order(
     )
     assert late["status"] == "complete" and late["superseded_by"] == second.split("/")[-2]
     assert late["cognito_calls"] == 0 and pool_state(idp, standby) == before
+
+
+def test_a_sync_that_fails_says_so_and_does_not_move_the_marker(
+    world: dict[str, Any], store: SnapshotStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = export(world, incremental=False)
+    event = {"manifest_key": key, "target_user_pool_id": world["standby"], "usernames": ["nobody"]}
+    metrics.clear_metrics()
+
+    with pytest.raises(RestoreFailedError):
+        sync(world, event)
+
+    assert synced_metrics(capsys) == ["StandbySyncFailed"]  # StandbySyncFailedAlarm watches it
+    assert store.get_json(standby_key("backups", world["source"], world["standby"])) is None
 
 
 def test_a_failed_snapshot_starts_no_sync(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .errors import BackupError, UsageError
 from .export import ExportOptions, run_export
 from .models import utcnow
-from .notify import publish_verdict, verdict_detail
+from .notify import publish_verdict
 from .observability import logger, metrics
 from .pacing import Deadline
 from .restore import run_restore
@@ -148,15 +148,15 @@ def validator_handler(
     rt = runtime or Runtime(settings)
     report = validate_snapshot(rt.store, key, record=True)
     _observe_validation(report)
-    detail = verdict_detail(
-        bucket=bucket,
-        manifest_key=key,
-        snapshot_id=report.snapshot_id,
-        user_pool_id=report.user_pool_id,
-        kind=report.kind,
-        verdict=report.verdict,
-        users=report.counts.users,
-    )
+    detail = {
+        "bucket": bucket,
+        "manifest_key": key,
+        "snapshot_id": report.snapshot_id,
+        "user_pool_id": report.user_pool_id,
+        "kind": report.kind,
+        "verdict": report.verdict,
+        "users": report.counts.users,
+    }
     publish_verdict(rt.clients.events(), detail)
     if not report.valid:
         raise SnapshotInvalidError(report)
@@ -315,11 +315,11 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
 
 
 class StandbyMarker(BaseModel):
-    """The last snapshot mirrored into the standby: `<prefix>/<pool>/standby/<standby>.json`."""
+    """The last snapshot mirrored into the standby successfully (only those are recorded):
+    `<prefix>/<pool>/standby/<standby>.json`."""
 
     snapshot_id: str
     manifest_key: str
-    status: RestoreStatus
     synced_at: datetime
 
 
@@ -333,11 +333,7 @@ class _Standby:
 
     def newer_than(self, manifest_key: str) -> bool:
         """Whether a newer snapshot than this one has already been mirrored successfully."""
-        return (
-            self.last is not None
-            and self.last.status == "complete"
-            and self.last.snapshot_id > layout_snapshot_id(manifest_key)
-        )
+        return self.last is not None and self.last.snapshot_id > layout_snapshot_id(manifest_key)
 
     def superseded(self, request: RestoreEvent) -> RestoreAnswer:
         assert self.last is not None
@@ -369,7 +365,6 @@ class _Standby:
             marker = StandbyMarker(
                 snapshot_id=answer.snapshot_id,
                 manifest_key=manifest_key,
-                status="complete",
                 synced_at=utcnow(),
             )
             self.store.put_json(self.key, marker)

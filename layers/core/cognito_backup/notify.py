@@ -19,21 +19,6 @@ EVENT_SOURCE = "cognito-backup"
 SNAPSHOT_VALIDATED = "Snapshot Validated"
 
 
-def verdict_detail(
-    *, bucket: str, manifest_key: str, snapshot_id: str | None, user_pool_id: str | None,
-    kind: str | None, verdict: str, users: int,
-) -> dict[str, Any]:  # fmt: skip
-    return {
-        "bucket": bucket,
-        "manifest_key": manifest_key,
-        "snapshot_id": snapshot_id,
-        "user_pool_id": user_pool_id,
-        "kind": kind,
-        "verdict": verdict,
-        "users": users,
-    }
-
-
 def publish_verdict(events_client: Any, detail: dict[str, Any]) -> None:
     """One PutEvents entry; a failed entry raises (the invocation fails and is retried)."""
     try:
