@@ -18,7 +18,9 @@ from moto import mock_aws
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.pacing import Pacer
+from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
+from cognito_local.keys import create_signing_key
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -56,8 +58,20 @@ def bucket(aws: AwsClients) -> str:
 
 
 @pytest.fixture
-def store(aws: AwsClients, bucket: str) -> SnapshotStore:
-    return SnapshotStore(aws.s3(), bucket)
+def signing_key(aws: AwsClients) -> str:
+    """The ARN of an HMAC_256 key in moto's KMS: what SIGNING_KEY_ARN and --signing-key name."""
+    return create_signing_key(aws.kms())
+
+
+@pytest.fixture
+def signing(aws: AwsClients, signing_key: str) -> ManifestSigning:
+    return ManifestSigning(KmsMac(aws.kms(), signing_key))
+
+
+@pytest.fixture
+def store(aws: AwsClients, bucket: str, signing: ManifestSigning) -> SnapshotStore:
+    """Signs every manifest it writes and verifies every one it reads, with `signing_key`."""
+    return SnapshotStore(aws.s3(), bucket, signing=signing)
 
 
 @pytest.fixture

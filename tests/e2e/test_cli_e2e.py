@@ -35,6 +35,7 @@ def env(local: LocalAws) -> dict[str, str]:
         AWS_ACCESS_KEY_ID="e2e",
         AWS_SECRET_ACCESS_KEY="e2e",
         AWS_REGION="us-east-1",
+        COGNITO_BACKUP_SIGNING_KEY=local.signing_key(),
     )
     return env
 

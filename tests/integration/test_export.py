@@ -160,9 +160,9 @@ def test_parts_match_manifest_and_are_encrypted_and_checksummed(aws, store, gate
     assert under == listed  # nothing stray, no checkpoint left behind
 
 
-def test_kms_key_is_used_when_configured(aws, bucket, gateway) -> None:
+def test_kms_key_is_used_when_configured(aws, bucket, gateway, signing) -> None:
     key_arn = aws._session.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
-    store = SnapshotStore(aws.s3(), bucket, key_arn)
+    store = SnapshotStore(aws.s3(), bucket, key_arn, signing)
     pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
     result = run_export(gateway, store, pool_id)
     assert result.manifest_key
@@ -245,17 +245,17 @@ def test_crash_between_checkpoints_is_redone_without_strays(aws, store, gateway,
     assert keys == {p.key for p in manifest.parts} | {final.manifest_key}
 
 
-def test_missing_pool_or_bucket_fails_before_any_write(aws, bucket, gateway) -> None:
-    store = SnapshotStore(aws.s3(), bucket)
+def test_missing_pool_or_bucket_fails_before_any_write(aws, bucket, gateway, signing) -> None:
+    store = SnapshotStore(aws.s3(), bucket, signing=signing)
     with pytest.raises(PoolNotFoundError, match="no such user pool"):
         run_export(gateway, store, "us-east-1_doesnotexist")
     assert aws.s3().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
     with pytest.raises(BucketNotFoundError, match="no such bucket"):
-        run_export(gateway, SnapshotStore(aws.s3(), "no-such-bucket-here"), pool_id)
+        run_export(gateway, SnapshotStore(aws.s3(), "no-such-bucket-here", signing=signing), pool_id)
 
 
-def test_the_bucket_default_kms_key_is_followed_when_none_is_given(aws, bucket, gateway) -> None:
+def test_the_bucket_default_kms_key_is_followed_when_none_is_given(aws, bucket, gateway, signing) -> None:
     # Given a bucket whose default encryption is a KMS key (as the template makes it)
     key_arn = aws._session.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
     aws.s3().put_bucket_encryption(
@@ -266,7 +266,7 @@ def test_the_bucket_default_kms_key_is_followed_when_none_is_given(aws, bucket, 
             ]
         },
     )
-    store = SnapshotStore(aws.s3(), bucket)
+    store = SnapshotStore(aws.s3(), bucket, signing=signing)
     # When no key is configured, the store follows the bucket's
     store.use_bucket_default_key()
     assert store.kms_key_arn == key_arn

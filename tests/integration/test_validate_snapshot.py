@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import BUCKET
 from moto import mock_aws
+from pydantic import ValidationError
 
 from cognito_backup import validate
 from cognito_backup.aws import AwsClients
@@ -32,6 +33,7 @@ from cognito_backup.models import (
     utcnow,
 )
 from cognito_backup.pacing import Pacer
+from cognito_backup.signing import KmsMac, ManifestSigning, canonical_json
 from cognito_backup.store import MANIFEST_NAME, PartWriter, SnapshotStore, manifest_dir, snapshot_dir
 from cognito_backup.validate import (
     CHECK_BASE,
@@ -44,6 +46,7 @@ from cognito_backup.validate import (
     validate_snapshot,
     verdict_of,
 )
+from cognito_local.keys import create_signing_key
 
 PLAIN_BUCKET = "cognito-backup-plain"  # not versioned: parts carry no version id
 
@@ -93,8 +96,22 @@ def rewrite_part(store: SnapshotStore, manifest_key: str, kind: str, body: bytes
     entry = part_entry(manifest, kind)
     sha, version = store.put_bytes(entry["key"], body)
     entry.update(bytes=len(body), sha256=sha, version_id=version, records=records)
-    store.put_json(manifest_key, manifest)
+    put_manifest(store, manifest_key, manifest)
     return str(entry["key"])
+
+
+def put_manifest(store: SnapshotStore, key: str, manifest: dict[str, Any]) -> None:
+    """Write a manifest as an export would: signed, when it is a manifest at all (a broken one,
+    that does not parse, is written as it is: it fails before its signature is looked at)."""
+    doc = {k: v for k, v in manifest.items() if k != "signature"}
+    try:
+        parsed = Manifest.model_validate(doc)
+    except ValidationError:
+        parsed = None
+    if parsed is None or canonical_json(parsed) != canonical_json(doc):  # coerced: not as written
+        store.put_json(key, manifest)
+        return
+    store.put_json(key, store.signing.sign(parsed))
 
 
 def problems(report: ValidationReport) -> list[str]:
@@ -138,14 +155,21 @@ def moto() -> Iterator[Moto]:
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         s3.create_bucket(Bucket=PLAIN_BUCKET)
-        store = SnapshotStore(s3, BUCKET)
+        signing = ManifestSigning(KmsMac(aws.kms(), create_signing_key(aws.kms())))
+        store = SnapshotStore(s3, BUCKET, signing=signing)
         gateway = CognitoGateway(aws.cognito(), Pacer(quotas={}), base_delay=0.0)
         result = run_export(gateway, store, make_pool(aws), options=ExportOptions(prefix="exported"))
         assert result.manifest_key
         manifest = raw_manifest(store, result.manifest_key)
         bodies = {p["key"]: store.get_bytes(p["key"]) for p in manifest["parts"]}
         yield Moto(
-            aws, gateway, store, SnapshotStore(s3, PLAIN_BUCKET), result.manifest_key, manifest, bodies
+            aws,
+            gateway,
+            store,
+            SnapshotStore(s3, PLAIN_BUCKET, signing=signing),
+            result.manifest_key,
+            manifest,
+            bodies,
         )
 
 
@@ -174,7 +198,7 @@ def replay(store: SnapshotStore, moto: Moto, prefix: str) -> str:
         entry["key"] = prefix + entry["key"].removeprefix("exported")
         _, entry["version_id"] = store.put_bytes(entry["key"], body)
     key = prefix + moto.manifest_key.removeprefix("exported")
-    store.put_json(key, manifest)
+    put_manifest(store, key, manifest)
     return key
 
 
@@ -299,7 +323,7 @@ def test_part_listed_but_never_written(store: SnapshotStore, snapshot: str) -> N
     manifest = raw_manifest(store, snapshot)
     ghost = dict(part_entry(manifest, "users"), key=manifest_dir(snapshot) + "users-00099.jsonl.gz")
     manifest["parts"].append(ghost)
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     problem = only_problem(validate_snapshot(store, snapshot))
 
@@ -321,7 +345,7 @@ def test_stray_part(store: SnapshotStore, snapshot: str) -> None:
 def test_manifest_count_disagrees(store: SnapshotStore, snapshot: str) -> None:
     manifest = raw_manifest(store, snapshot)
     manifest["counts"]["users"] = 99
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     assert (
         only_problem(validate_snapshot(store, snapshot))
@@ -333,7 +357,7 @@ def test_part_record_count_disagrees(store: SnapshotStore, snapshot: str) -> Non
     manifest = raw_manifest(store, snapshot)
     entry = part_entry(manifest, "groups")
     entry["records"] = 7
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     problem = only_problem(validate_snapshot(store, snapshot))
 
@@ -343,7 +367,7 @@ def test_part_record_count_disagrees(store: SnapshotStore, snapshot: str) -> Non
 def test_unknown_schema_version(store: SnapshotStore, snapshot: str) -> None:
     manifest = raw_manifest(store, snapshot)
     manifest["schema_version"] = 99
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     report = validate_snapshot(store, snapshot)
 
@@ -355,7 +379,7 @@ def test_unknown_schema_version(store: SnapshotStore, snapshot: str) -> None:
 def test_manifest_that_does_not_parse(store: SnapshotStore, snapshot: str) -> None:
     manifest = raw_manifest(store, snapshot)
     del manifest["parts"]
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     assert (
         only_problem(validate_snapshot(store, snapshot))
@@ -403,7 +427,7 @@ def test_membership_naming_a_user_who_is_not_there(store: SnapshotStore, snapsho
     key = rewrite_part(store, snapshot, "memberships", gz(*lines, membership), len(lines) + 1)
     manifest = raw_manifest(store, snapshot)
     manifest["counts"]["memberships"] += 1
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     report = validate_snapshot(store, snapshot)
 
@@ -481,7 +505,7 @@ def test_schema_version_must_be_a_known_integer(
 ) -> None:
     manifest = raw_manifest(store, snapshot)
     manifest["schema_version"] = value
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
 
     assert only_problem(validate_snapshot(store, snapshot)) == (
         f"manifest.json: unknown schema_version {shown} (supported: 1)"
@@ -499,7 +523,7 @@ def test_manifest_part_list_problems(store: SnapshotStore, snapshot: str) -> Non
     odd = dict(users, key=manifest_dir(snapshot) + "passwords-00009.jsonl.gz", kind=None)
     manifest["parts"] += [dict(users), outside, odd]
     manifest["base_manifest_key"] = snapshot
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
     store.put_bytes(config["key"], b"")  # keep the folder free of a stray for this test
 
     found = problems(validate_snapshot(store, snapshot))
@@ -681,7 +705,7 @@ def test_incremental_on_a_failed_base_fails(store: SnapshotStore, snapshot: str)
 def test_incremental_on_an_untagged_invalid_base_fails(store: SnapshotStore, snapshot: str) -> None:
     manifest = raw_manifest(store, snapshot)
     manifest["counts"]["groups"] = 5
-    store.put_json(snapshot, manifest)
+    put_manifest(store, snapshot, manifest)
     inc = write_incremental(store, snapshot, [user("dave")])
 
     problem = only_problem(validate_snapshot(store, inc))
@@ -755,7 +779,7 @@ def test_incremental_that_is_its_own_base(store: SnapshotStore, snapshot: str) -
     inc = write_incremental(store, snapshot, [user("dave")])
     manifest = raw_manifest(store, inc)
     manifest["base_manifest_key"] = inc
-    store.put_json(inc, manifest)
+    put_manifest(store, inc, manifest)
 
     assert only_problem(validate_snapshot(store, inc)) == f"base {inc}: the chain loops back to it"
 
@@ -770,7 +794,7 @@ def test_incremental_without_base_key(store: SnapshotStore, snapshot: str) -> No
     inc = write_incremental(store, snapshot, [UserDeletedRecord(username="nobody")])
     manifest = raw_manifest(store, inc)
     manifest["base_manifest_key"] = None
-    store.put_json(inc, manifest)
+    put_manifest(store, inc, manifest)
 
     # The tombstone cannot be judged without a base: only the missing base is reported
     assert (

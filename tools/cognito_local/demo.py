@@ -28,7 +28,14 @@ DEMO_GROUPS = 6
 
 @contextmanager
 def _local_env(endpoint_url: str) -> Iterator[None]:
-    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_PROFILE")
+    names = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_PROFILE",
+        "COGNITO_BACKUP_SIGNING_KEY",
+    )
     saved = {k: os.environ.get(k) for k in names}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint_url,
@@ -150,6 +157,9 @@ def run_demo(out: TextIO) -> int:
     demo = Demo(out)
     with LocalAws(latency=0.0) as aws, _local_env(aws.endpoint_url):
         demo.say(f"Local AWS (moto, strict Cognito quotas) on {aws.endpoint_url}")
+        # Every manifest is signed with a KMS HMAC key, and checked with it on every read.
+        os.environ["COGNITO_BACKUP_SIGNING_KEY"] = aws.signing_key(REGION)
+        demo.say(f"Signing key (KMS HMAC_256): {os.environ['COGNITO_BACKUP_SIGNING_KEY']}")
         session = boto3.session.Session(region_name=REGION)
         cognito = session.client("cognito-idp", endpoint_url=aws.endpoint_url)
         s3 = session.client("s3", endpoint_url=aws.endpoint_url)

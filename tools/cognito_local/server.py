@@ -156,12 +156,26 @@ class LocalAws:
         self._log_requests = log_requests
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._signing_key: str | None = None
 
     @property
     def endpoint_url(self) -> str:
         if self._server is None:
             raise RuntimeError("LocalAws is not running")
         return f"http://{self._host}:{self._server.server_port}"
+
+    def signing_key(self, region: str = "us-east-1") -> str:
+        """The ARN of this local AWS's manifest-signing HMAC key, made on first use (keys.py)."""
+        if self._signing_key is None:
+            import boto3
+
+            from .keys import create_signing_key
+
+            kms = boto3.session.Session(
+                aws_access_key_id="local", aws_secret_access_key="local", region_name=region
+            ).client("kms", endpoint_url=self.endpoint_url)
+            self._signing_key = create_signing_key(kms)
+        return self._signing_key
 
     @property
     def running(self) -> bool:
@@ -262,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with local:
         print(f"strict local AWS on {local.endpoint_url} (Ctrl-C to stop)", flush=True)
+        print(f"signing key (COGNITO_BACKUP_SIGNING_KEY): {local.signing_key()}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0

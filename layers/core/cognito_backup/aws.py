@@ -53,5 +53,10 @@ class AwsClients:
             Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
         )
 
+    def kms(self) -> Any:
+        """KMS for the manifest signatures (GenerateMac, VerifyMac): botocore's standard mode
+        retries 5xx (KMSInternalException), throttling and connection errors, as for S3."""
+        return self._client("kms", Config(retries={"mode": "standard", "max_attempts": 5}))
+
     def events(self) -> Any:
         return self._client("events", Config(retries={"mode": "standard", "max_attempts": 5}))

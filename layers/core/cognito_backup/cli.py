@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ from .errors import BackupError, UsageError
 from .export import DEFAULT_PARALLELISM, ExportOptions, run_export
 from .models import Counts, Manifest
 from .pacing import DEFAULT_QUOTAS, Pacer
+from .runtime import signing_for
+from .signing import VerifyBy
 from .store import SnapshotStore, pool_root
 
 
@@ -60,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--region", help="AWS Region; default AWS_REGION / the profile's")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument(
+        "--signing-key",
+        help="KMS HMAC key (id, ARN or alias) that signs manifests (export) and verifies them; "
+        "default COGNITO_BACKUP_SIGNING_KEY",
+    )
+    unsigned_help = (
+        "accept manifests with no signature at all, for snapshots made before signing existed "
+        "(a wrong signature is refused all the same; an unsigned snapshot proves nothing about who wrote it)"
+    )
 
     p = argparse.ArgumentParser(prog="cognito-backup", description=__doc__)
     p.add_argument("--version", action="version", version=__version__)
@@ -81,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--bucket", required=True)
     v.add_argument("--manifest", required=True, help="S3 key of the snapshot's manifest.json")
     v.add_argument("--no-record", action="store_true", help="do not tag the manifest or write a report")
+    v.add_argument("--allow-unsigned", action="store_true", help=unsigned_help)
 
     r = sub.add_parser("restore", parents=[common], help="rebuild a pool from a snapshot")
     r.add_argument("--bucket", required=True)
@@ -107,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-verify", action="store_true", help="skip the final read-and-compare (the report says so)"
     )
     r.add_argument("--kms-key-id")
+    r.add_argument("--allow-unsigned", action="store_true", help=unsigned_help)
 
     li = sub.add_parser("list", parents=[common], help="snapshots of a pool, newest first")
     li.add_argument("--bucket", required=True)
@@ -127,8 +141,14 @@ def _clients(args: argparse.Namespace) -> AwsClients:
     return AwsClients(region=args.region, endpoint_url=args.endpoint_url)
 
 
-def _store(args: argparse.Namespace, clients: AwsClients) -> SnapshotStore:
-    store = SnapshotStore(clients.s3(), args.bucket, getattr(args, "kms_key_id", None))
+def _store(
+    args: argparse.Namespace, clients: AwsClients, *, verify_by: VerifyBy = "verify_mac"
+) -> SnapshotStore:
+    key = args.signing_key or os.environ.get("COGNITO_BACKUP_SIGNING_KEY") or None
+    signing = signing_for(
+        clients, key, allow_unsigned=getattr(args, "allow_unsigned", False), verify_by=verify_by
+    )
+    store = SnapshotStore(clients.s3(), args.bucket, getattr(args, "kms_key_id", None), signing)
     store.use_bucket_default_key()
     return store
 
@@ -147,7 +167,8 @@ def _emit(args: argparse.Namespace, out: TextIO, data: Any, text: Sequence[str])
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     clients = _clients(args)
-    store = _store(args, clients)
+    # As the export Lambda: a base's signature is checked with GenerateMac, the export's one KMS right.
+    store = _store(args, clients, verify_by="generate_mac")
     progress = Progress(err, "export")
     result = run_export(
         _gateway(clients),
@@ -185,6 +206,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     clients = _clients(args)
     report = validate_snapshot(_store(args, clients), args.manifest, record=not args.no_record)
     lines = [f"{'VALID' if report.valid else 'INVALID'}: {args.manifest}"]
+    if report.signature == "unsigned":
+        lines.append("  UNSIGNED (accepted by --allow-unsigned): nothing proves who wrote this snapshot")
     lines += [f"  - {f.problem}" for f in report.failures]
     _emit(args, out, report.model_dump(mode="json"), lines)
     return 0 if report.valid else 1
@@ -199,7 +222,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rows: list[dict[str, Any]] = []
     for key in store.manifest_keys(args.prefix, args.user_pool_id):
         try:
-            m: Manifest | None = store.read_manifest(key)
+            m: Manifest | None = store.read_manifest(key, verify=False)  # shown, not used
         except BackupError:
             m = None
         rows.append(

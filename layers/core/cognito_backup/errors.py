@@ -35,6 +35,33 @@ class SnapshotCorruptError(BackupError):
     pass
 
 
+class SignatureError(SnapshotCorruptError):
+    """A manifest's signature is missing, malformed, made with another key, or wrong.
+
+    `reason` is one of `missing`, `malformed`, `other_key`, `mismatch`: a manifest nobody
+    with the export role wrote, or one changed since. Never retried, never forced.
+    """
+
+    REASONS = ("missing", "malformed", "other_key", "mismatch")
+
+    def __init__(self, manifest_key: str, reason: str, detail: str = "") -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown signature failure reason {reason!r}")
+        text = f"{manifest_key}: signature {reason}"
+        super().__init__(f"{text} ({detail})" if detail else text)
+        self.manifest_key = manifest_key
+        self.reason = reason
+
+
+class SigningKeyError(BackupError):
+    """The signing key cannot be used (not found, disabled, wrong usage, access denied): a
+    fault of the configuration, not of the snapshot, so it is raised, never a verdict."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"signing key: {code}: {message}")
+        self.code = code
+
+
 class RestoreRefusedError(BackupError):
     """A restore that would do harm; nothing has been written."""
 

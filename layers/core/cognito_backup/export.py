@@ -324,11 +324,13 @@ def run_export(
     incremental: bool = False,
     progress: ProgressFn | None = None,
 ) -> ExportResult:
-    """Export (or continue exporting) one pool. Bad input fails before any write."""
+    """Export (or continue exporting) one pool. Bad input (no signing key included) fails
+    before any write; the manifest is signed by the store's signing key."""
     options = options or ExportOptions()
     deadline = deadline or Deadline.never()
     if not pool_id:
         raise UsageError("a user pool id is required")
+    store.signing.require_key("an export")  # every manifest is signed: refuse before any work
     store.check_bucket(pool_root(options.prefix, pool_id))
     gateway.describe_pool(pool_id)  # no such pool / no access: fail before writing
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
@@ -80,7 +80,8 @@ def export_handler(event: dict[str, Any], context: Any, *, incremental: bool) ->
     settings = get_settings()
     if not settings.user_pool_id:
         raise UsageError("USER_POOL_ID is not set")
-    rt = Runtime(settings)
+    # The export role may only GenerateMac: it checks its base's signature by making it again.
+    rt = Runtime(settings, verify_by="generate_mac")
     result = run_export(
         rt.gateway,
         rt.store,
@@ -168,6 +169,7 @@ def validator_handler(
         "snapshot_id": report.snapshot_id,
         "user_pool_id": report.user_pool_id,
         "kind": report.kind,
+        "signature": report.signature,
         "counts": report.counts.model_dump(),
     }
 
@@ -189,6 +191,8 @@ def _observe_validation(report: ValidationReport) -> None:
             "user_pool_id": report.user_pool_id,
             "kind": report.kind,
             "failures": len(report.failures),
+            "signature": report.signature,
+            "signature_failure": report.signature_failure,
             "failed_parts": sorted({f.part.rsplit("/", 1)[-1] for f in report.failures if f.part})[:20],
             "users": report.counts.users,
             "groups": report.counts.groups,
@@ -230,6 +234,7 @@ class RestoreAnswer(BaseModel):
     verified: bool = False
     differences: int = 0
     superseded_by: str | None = None
+    signature: Literal["signed", "unsigned"] | None = None
 
     @classmethod
     def of(cls, report: RestoreReport) -> RestoreAnswer:
@@ -257,6 +262,7 @@ class RestoreAnswer(BaseModel):
             cognito_throttled=report.cognito_throttled,
             verified=report.verified,
             differences=report.counts.differences,
+            signature=report.signature,
         )
 
 
@@ -288,7 +294,7 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
     request = parse_restore_event(event)
     settings = settings or get_settings()
     _under_prefix(request.manifest_key, settings)
-    rt = Runtime(settings)
+    rt = Runtime(settings, allow_unsigned=request.allow_unsigned)
     standby = _standby_of(request, settings, rt.store)
     if standby is not None and standby.newer_than(request.manifest_key):
         return standby.superseded(request).model_dump(mode="json")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .digest import group_digest, user_digest
-from .errors import BackupError
+from .errors import BackupError, SnapshotCorruptError
 from .export import ExportRun
 from .models import (
     GroupDeletedRecord,
@@ -233,13 +233,24 @@ class IncrementalRun(ExportRun):
 def find_base(store: SnapshotStore, prefix: str, pool_id: str) -> str | None:
     """The newest valid snapshot of the pool (full or incremental), or None.
 
+    Every manifest of its chain, down to the full snapshot, must carry the signing key's
+    signature (checked here whatever the tag says: anyone who may tag can write `passed`).
     A snapshot the validator marked failed is passed over; one not yet validated is
-    validated now. So a broken link is never built on: the chain restarts from the last
-    valid snapshot, or a full export is made.
+    validated now. So a broken, unsigned or forged link is never built on: the chain
+    restarts from the last valid snapshot, or a full export is made.
     """
+    from .chain import resolve_chain
     from .validate import validate_snapshot, verdict_of
 
     for key in store.manifest_keys(prefix, pool_id):
+        try:
+            resolve_chain(store, key)  # reads, and so verifies, every link
+        except SnapshotCorruptError as exc:  # SignatureError and ChainBrokenError included
+            logger.warning(
+                "skipping a snapshot whose chain does not verify as a base",
+                extra={"manifest_key": key, "reason": getattr(exc, "reason", type(exc).__name__)},
+            )
+            continue
         verdict = verdict_of(store, key)
         if verdict is None:
             verdict = "passed" if validate_snapshot(store, key).valid else "failed"

@@ -152,6 +152,20 @@ class Counts(BaseModel):
     memberships_removed: int = Field(default=0, ge=0)
 
 
+class ManifestSignature(BaseModel):
+    """A KMS HMAC over the SHA-256 digest of the manifest's canonical JSON (signing.py).
+
+    `key_id` says which key made it, for people; a reader verifies with the key it is
+    configured with, never with the one named here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: str = Field(description="KMS MacAlgorithm; HMAC_SHA_256")
+    key_id: str = Field(min_length=1, description="ARN of the KMS HMAC key that made the MAC")
+    mac: str = Field(min_length=1, description="The MAC, base64")
+
+
 class Manifest(BaseModel):
     """manifest.json: written last; a snapshot without it does not exist."""
 
@@ -168,6 +182,9 @@ class Manifest(BaseModel):
     counts: Counts
     parts: list[PartInfo]
     tool_version: str | None = None
+    signature: ManifestSignature | None = Field(
+        default=None, description="KMS HMAC of the rest of the manifest; absent only before signing existed"
+    )
 
 
 # ---------------------------------------------------------------- checkpoints

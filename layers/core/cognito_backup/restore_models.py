@@ -28,6 +28,10 @@ RestoreStatus = Literal["complete", "incomplete", "failed"]
 RestorePhase = Literal["attributes", "groups", "users", "removals", "verifying", "finishing"]
 
 POOL_ID_PATTERN = r"^[\w-]+_[0-9a-zA-Z]+$"
+# Most names a restore event may list in `usernames` or in `groups` (see RestoreEvent).
+MAX_EVENT_NAMES = 1000
+# A username, group name, e-mail or phone number: Cognito's longest is an attribute value (2,048).
+MAX_NAME_LENGTH = 2048
 
 
 def _clean_names(value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
@@ -106,14 +110,24 @@ class RestoreEvent(BaseModel):
     manifest_key: str = Field(min_length=1, pattern=r"(^|/)manifest\.json$")
     target_user_pool_id: str = Field(pattern=POOL_ID_PATTERN)
     dry_run: StrictBool = False
-    usernames: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    groups: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # Bounded: a subset is for a few people or groups (each name costs a scan of the snapshot's
+    # memberships and a lookup); a longer list is a whole-pool restore by another name, or a
+    # malformed event, and an event of that size nears Lambda's 256 KB limit anyway.
+    usernames: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_EVENT_NAMES
+    )
+    groups: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_EVENT_NAMES
+    )
     conflict_policy: ConflictPolicy = "skip"
     password_strategy: PasswordStrategy = "random-confirmed"  # noqa: S105 - a strategy's name
     force: StrictBool = False
     allow_same_pool: StrictBool = False
     mirror: StrictBool = False
     verify: StrictBool = True
+    # Accept manifests that carry no signature at all (made before signing existed); a wrong
+    # signature is refused whatever this says.
+    allow_unsigned: StrictBool = False
 
     def options(self) -> RestoreOptions:
         return RestoreOptions(
@@ -260,6 +274,10 @@ class RestoreReport(BaseModel):
     differences: list[str] = Field(
         default_factory=list, description="What the verification found different (at most plan_limit)"
     )
+    signature: Literal["signed", "unsigned"] = Field(
+        default="signed",
+        description="unsigned: some manifest of the chain had no signature, accepted by allow_unsigned",
+    )
     not_restorable: list[str] = Field(
         default_factory=lambda: list(NOT_RESTORABLE), description="What no restore can bring back"
     )
@@ -271,6 +289,8 @@ class RestoreReport(BaseModel):
             f"{head} of {self.snapshot_id} ({self.source_user_pool_id}) into {self.target_user_pool_id}: "
             f"{self.status}"
         ]
+        if self.signature == "unsigned":
+            lines.append("  UNSIGNED snapshot (accepted by --allow-unsigned): nothing proves who wrote it")
         if self.groups:
             lines.append(f"  groups asked for, with all their members: {', '.join(self.groups)}")
         if self.plan is not None:

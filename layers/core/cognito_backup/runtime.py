@@ -6,16 +6,35 @@ from .aws import AwsClients
 from .cognito import CognitoGateway
 from .pacing import DEFAULT_QUOTAS, Pacer
 from .settings import Settings
+from .signing import KmsMac, ManifestSigning, VerifyBy
 from .store import SnapshotStore
 
 
-class Runtime:
-    """Built per invocation from validated settings (cheap: clients are lazy)."""
+def signing_for(
+    clients: AwsClients, key: str | None, *, allow_unsigned: bool = False, verify_by: VerifyBy = "verify_mac"
+) -> ManifestSigning:
+    """The signing policy of a run: the configured key (None: none configured)."""
+    return ManifestSigning(
+        KmsMac(clients.kms(), key) if key else None, allow_unsigned=allow_unsigned, verify_by=verify_by
+    )
 
-    def __init__(self, settings: Settings) -> None:
+
+class Runtime:
+    """Built per invocation from validated settings (cheap: clients are lazy).
+
+    `verify_by`: the exports' roles may only GenerateMac, so they check a base's signature by
+    making the MAC again; every other function calls VerifyMac.
+    """
+
+    def __init__(
+        self, settings: Settings, *, allow_unsigned: bool = False, verify_by: VerifyBy = "verify_mac"
+    ) -> None:
         self.settings = settings
         self.clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
-        self.store = SnapshotStore(self.clients.s3(), settings.bucket_name, settings.kms_key_arn)
+        signing = signing_for(
+            self.clients, settings.signing_key_arn, allow_unsigned=allow_unsigned, verify_by=verify_by
+        )
+        self.store = SnapshotStore(self.clients.s3(), settings.bucket_name, settings.kms_key_arn, signing)
         self.gateway = CognitoGateway(
             self.clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=settings.quota_fraction)
         )

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     user_pool_id: str | None = Field(default=None, alias="USER_POOL_ID")
     backup_prefix: str = Field(default="backups", alias="BACKUP_PREFIX")
     kms_key_arn: str | None = Field(default=None, alias="KMS_KEY_ARN")
+    # The KMS HMAC key that signs manifests (exports) and verifies them (everyone else).
+    signing_key_arn: str | None = Field(default=None, alias="SIGNING_KEY_ARN")
     region: str | None = Field(default=None, alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     # The warm standby pool: restores into it are mirror syncs of each validated snapshot.

@@ -25,11 +25,14 @@ from .errors import (
     AccessDeniedError,
     BackupError,
     BucketNotFoundError,
+    SignatureError,
+    SnapshotCorruptError,
     SnapshotNotFoundError,
     StorageError,
     UsageError,
 )
-from .models import Manifest, PartInfo, PartKind, Record, SnapshotKind
+from .models import Manifest, PartInfo, PartKind, Record, SnapshotKind, parse_record
+from .signing import ManifestSigning, SignatureState
 
 MANIFEST_NAME = "manifest.json"
 VALIDATION_REPORT_NAME = "validation-report.json"
@@ -39,6 +42,18 @@ PART_SUFFIX = ".jsonl.gz"
 
 DEFAULT_PART_MAX_BYTES = 8 * 1024 * 1024  # uncompressed bytes per part
 DEFAULT_PART_MAX_RECORDS = 100_000
+
+# Bounds on what a reader accepts, whatever a manifest says (issue 13, bounded inputs): a
+# manifest lists parts, not records, so 16 MiB is tens of thousands of parts; no record comes
+# near 1 MiB (a user is a few hundred bytes, a pool's configuration a few KiB), so a longer
+# "line" is garbage. A part's decompressed bytes are bounded by what its stored size can
+# honestly hold (JSON Lines of users compress about 5-10 times; 100 leaves room) and by an
+# absolute cap (the writer closes parts at 8 MiB uncompressed): a gzip bomb is refused.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+MIN_DECOMPRESSED_LIMIT = 1024 * 1024
+MAX_PART_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 
 # botocore retries a request until its answer's headers arrive; a connection dropped while the
 # body streams in is raised from .read(), past its retries. Whole-object reads start again.
@@ -99,6 +114,33 @@ def part_key(directory: str, kind: PartKind, seq: int) -> str:
     return f"{directory}{kind}-{seq:05d}{PART_SUFFIX}"
 
 
+def decompressed_limit(stored_bytes: int) -> int:
+    """The most decompressed bytes a part of `stored_bytes` (as the manifest records) may hold."""
+    return min(MAX_PART_DECOMPRESSED_BYTES, max(MIN_DECOMPRESSED_LIMIT, stored_bytes * MAX_COMPRESSION_RATIO))
+
+
+def bounded_lines(stream: gzip.GzipFile, key: str, limit: int) -> Iterator[bytes]:
+    """The lines of a decompressing stream, each at most MAX_LINE_BYTES and `limit` in all;
+    SnapshotCorruptError naming the bound when one is passed."""
+    name = key.rsplit("/", 1)[-1]
+    total = 0
+    lineno = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        total += len(line)
+        if len(line) > MAX_LINE_BYTES:
+            raise SnapshotCorruptError(f"{name}: line {lineno} is longer than {MAX_LINE_BYTES} bytes")
+        if total > limit:
+            raise SnapshotCorruptError(
+                f"{name}: decompresses to more than {limit} bytes (stored part of the manifest's size "
+                "cannot honestly hold that much: a gzip bomb or a forged size)"
+            )
+        yield line
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -130,10 +172,19 @@ class HashingReader(io.RawIOBase):
 class SnapshotStore:
     """S3 access for one bucket; every write is encrypted and checksummed."""
 
-    def __init__(self, s3: Any, bucket: str, kms_key_arn: str | None = None) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        kms_key_arn: str | None = None,
+        signing: ManifestSigning | None = None,
+    ) -> None:
         self._s3 = s3
         self.bucket = bucket
         self.kms_key_arn = kms_key_arn or None
+        # Every manifest written is signed and every manifest read is verified with it; with no
+        # key, nothing can be written and only unsigned manifests read, and only if allowed.
+        self.signing = signing or ManifestSigning(None)
 
     def use_bucket_default_key(self) -> None:
         """With no key configured, follow the bucket's default KMS key if it has one.
@@ -243,14 +294,24 @@ class SnapshotStore:
             raise self._fail(exc, key) from exc
 
     # ------------------------------------------------------------------ reads
-    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
-        """A whole object; fetched again when the connection drops while its body is read."""
+    def get_bytes(self, key: str, version_id: str | None = None, *, max_bytes: int | None = None) -> bytes:
+        """A whole object; fetched again when the connection drops while its body is read.
+
+        With `max_bytes`, an object larger than that is refused (SnapshotCorruptError) before
+        its body is read."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
         for attempt in range(BODY_READ_ATTEMPTS):
             try:
-                body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+                resp = self._s3.get_object(**kwargs)
+                size = resp.get("ContentLength")
+                if max_bytes is not None and isinstance(size, int) and size > max_bytes:
+                    resp["Body"].close()
+                    raise SnapshotCorruptError(
+                        f"{key.rsplit('/', 1)[-1]}: {size} bytes, more than the {max_bytes} accepted"
+                    )
+                body: bytes = resp["Body"].read()
             except ClientError as exc:
                 raise self._read_failure(exc, key) from exc
             except BODY_READ_ERRORS as exc:
@@ -324,18 +385,22 @@ class SnapshotStore:
 
     # ------------------------------------------------------------------ snapshots
     def write_manifest(self, directory: str, manifest: Manifest) -> str:
+        """Sign the manifest with the configured key and write it (last, as the layout says)."""
         key = directory + MANIFEST_NAME
-        self.put_json(key, manifest)
+        self.put_json(key, self.signing.sign(manifest))
         return key
 
-    def read_manifest(self, key: str) -> Manifest:
-        from .errors import SnapshotCorruptError
+    def read_manifest(self, key: str, *, verify: bool = True) -> Manifest:
+        """A manifest, parsed and (unless `verify` is False: listings for people only) its
+        signature verified with the configured key: SignatureError names what is wrong."""
+        manifest = parse_manifest(key, self.get_bytes(key, max_bytes=MAX_MANIFEST_BYTES))
+        if verify:
+            self.signing.check(key, manifest)
+        return manifest
 
-        raw = self.get_bytes(key)
-        try:
-            return Manifest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise SnapshotCorruptError(f"{key}: manifest does not parse: {exc.errors()[0]['msg']}") from exc
+    def verify_manifest(self, key: str, manifest: Manifest) -> SignatureState:
+        """The signature check alone, for a manifest parsed elsewhere (the validator)."""
+        return self.signing.check(key, manifest)
 
     def manifest_keys(self, prefix: str, pool_id: str) -> list[str]:
         """Every manifest of a pool, newest first (snapshot ids sort by time)."""
@@ -352,19 +417,26 @@ class SnapshotStore:
         holds an S3 stream open and idle until the connection is dropped. The bytes are
         checked against the manifest's SHA-256 before a record is used.
         """
-        from .errors import SnapshotCorruptError
-        from .models import parse_record
-
-        body = self.get_bytes(part.key, part.version_id)
+        body = self.get_bytes(part.key, part.version_id, max_bytes=part.bytes)
         digest = hashlib.sha256(body).hexdigest()
         if digest != part.sha256:
             raise SnapshotCorruptError(
                 f"{part.key}: sha256 mismatch (manifest {part.sha256[:12]}…, stored {digest[:12]}…)"
             )
         with gzip.GzipFile(fileobj=io.BytesIO(body), mode="rb") as lines:
-            for line in lines:
+            for line in bounded_lines(lines, part.key, decompressed_limit(part.bytes)):
                 if line.strip():
                     yield parse_record(line)
+
+
+def parse_manifest(key: str, raw: bytes) -> Manifest:
+    """A manifest's bytes as the model; a malformed signature is a SignatureError."""
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(err["loc"][:1] == ("signature",) for err in exc.errors()):
+            raise SignatureError(key, "malformed", "not an algorithm, key_id and mac") from exc
+        raise SnapshotCorruptError(f"{key}: manifest does not parse: {exc.errors()[0]['msg']}") from exc
 
 
 class PartWriter:

@@ -3,6 +3,8 @@
 Everything a restore relies on is checked, streaming (memory stays flat as a pool grows):
 
 - the manifest is JSON, has a known schema_version and parses against its model;
+- the manifest carries the configured signing key's signature (signing.py), and so does every
+  manifest of an incremental's chain, down to its full snapshot, whatever their tags say;
 - every listed part exists, is the S3 version the manifest recorded, and its size, SHA-256
   (of the stored gzipped object) and record count match the manifest;
 - every record parses, and its type fits the part's kind; the manifest's counts match;
@@ -28,8 +30,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .chain import open_view
-from .errors import SnapshotCorruptError, SnapshotNotFoundError, UsageError
+from .chain import open_view, resolve_chain
+from .errors import SignatureError, SnapshotCorruptError, SnapshotNotFoundError, UsageError
 from .models import (
     SUPPORTED_SCHEMA_VERSIONS,
     GroupDeletedRecord,
@@ -51,13 +53,17 @@ from .models import (
 )
 from .store import (
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    MAX_PART_DECOMPRESSED_BYTES,
     PART_SUFFIX,
     RESTORE_REPORT_PREFIX,
     VALIDATION_REPORT_NAME,
     VALIDATION_TAG,
     SnapshotStore,
+    decompressed_limit,
     manifest_dir,
 )
+from .store import MAX_LINE_BYTES as STORE_MAX_LINE_BYTES
 
 REPORT_SCHEMA_VERSION = 1
 Verdict = Literal["passed", "failed"]
@@ -88,7 +94,7 @@ _READ_ORDER: dict[str, int] = {
     "memberships": 5,
 }
 
-MAX_LINE_BYTES = 4 * 1024 * 1024  # no record comes near; a longer "line" is garbage
+MAX_LINE_BYTES = STORE_MAX_LINE_BYTES  # no record comes near; a longer "line" is garbage
 MAX_RECORD_FAILURES_PER_PART = 5
 MAX_FAILURES = 200
 _CHUNK = 1 << 16
@@ -97,6 +103,8 @@ _CHUNK = 1 << 16
 CHECK_MANIFEST_JSON = "manifest_json"
 CHECK_SCHEMA_VERSION = "schema_version"
 CHECK_MANIFEST_MODEL = "manifest_model"
+CHECK_SIGNATURE = "signature"
+CHECK_PART_SIZE_BOUND = "part_size_bound"
 CHECK_PART_KEYS = "part_keys"
 CHECK_PARTS_EXIST = "parts_exist"
 CHECK_PART_VERSIONS = "part_versions"
@@ -152,6 +160,14 @@ class ValidationReport(BaseModel):
     base_manifest_key: str | None = None
     finished_at: datetime | None = Field(default=None, description="When the snapshot was finished")
     valid: bool = False
+    signature: Literal["signed", "unsigned"] | None = Field(
+        default=None,
+        description="signed: the manifest and its chain carry the signing key's MAC; unsigned: "
+        "some have none, accepted by allow-unsigned (proves nothing about who wrote them)",
+    )
+    signature_failure: str | None = Field(
+        default=None, description="missing | malformed | other_key | mismatch, when the signature is refused"
+    )
     checked_at: datetime = Field(default_factory=utcnow)
     checks: list[str] = Field(default_factory=list, description="What was checked")
     counts: FoundCounts = Field(default_factory=FoundCounts)
@@ -289,9 +305,13 @@ class _Validator:
 
     # ------------------------------------------------------------------ manifest
     def _manifest(self) -> Manifest | None:
-        raw = self.store.get_bytes(self.key)  # no such manifest: raises, nothing to judge
         name = _name(self.key)
         self.check(CHECK_MANIFEST_JSON)
+        try:  # no such manifest: raises, nothing to judge
+            raw = self.store.get_bytes(self.key, max_bytes=MAX_MANIFEST_BYTES)
+        except SnapshotCorruptError as exc:
+            self.fail(self.key, f"{name}: refused: {exc}")
+            return None
         try:
             data = json.loads(raw)
         except ValueError as exc:  # UnicodeDecodeError included
@@ -315,10 +335,27 @@ class _Validator:
         try:
             manifest = Manifest.model_validate(data)
         except ValidationError as exc:
-            self.fail(self.key, f"{name}: does not parse ({_first_error(exc)})")
+            if any(err["loc"][:1] == ("signature",) for err in exc.errors()):
+                malformed = SignatureError(self.key, "malformed", "not an algorithm, key_id and mac")
+                self._signature_failed(malformed)
+            else:
+                self.fail(self.key, f"{name}: does not parse ({_first_error(exc)})")
             return None
         self.report.finished_at = manifest.finished_at
+        # The signature before anything the manifest claims is believed: what a forger wrote
+        # is not worth reading (a verdict tag never stands in for this check).
+        self.check(CHECK_SIGNATURE)
+        try:
+            self.report.signature = self.store.verify_manifest(self.key, manifest)
+        except SignatureError as exc:
+            self._signature_failed(exc)
+            return None
         return manifest
+
+    def _signature_failed(self, exc: SignatureError) -> None:
+        self.check(CHECK_SIGNATURE)
+        self.report.signature_failure = exc.reason
+        self.fail(self.key, f"{MANIFEST_NAME}: refused: {exc}")
 
     def _describe(self, data: dict[str, Any]) -> None:
         """Best effort, so that even the report of a broken manifest says what it was."""
@@ -450,7 +487,7 @@ class _Validator:
         bad = unreadable = 0
         try:
             with gzip.GzipFile(fileobj=buffered, mode="rb") as lines:
-                for lineno, line in enumerate(_lines(lines), start=1):
+                for lineno, line in enumerate(_lines(lines, decompressed_limit(part.bytes)), start=1):
                     if not line.strip():
                         continue
                     scan.records += 1
@@ -464,6 +501,14 @@ class _Validator:
         except _LineTooLongError as exc:
             scan.complete = False
             self.fail(part.key, f"{name}: line {exc.lineno} is longer than {MAX_LINE_BYTES} bytes")
+        except _TooLargeError as exc:
+            scan.complete = False
+            self.check(CHECK_PART_SIZE_BOUND)
+            self.fail(
+                part.key,
+                f"{name}: decompresses to more than {exc.limit} bytes, more than a part of "
+                f"{part.bytes} stored bytes can honestly hold (a gzip bomb or a forged size)",
+            )
         except EOFError:
             scan.complete = False
             self.fail(part.key, f"{name}: gzip stream truncated after {scan.records} records")
@@ -639,6 +684,9 @@ class _Validator:
         if base is None:
             self.names_complete = False
             return
+        if not self._chain_signed(key):
+            self.names_complete = False
+            return
         self._base_verdict(key)
         try:
             self._load_base_names(key, base)
@@ -662,6 +710,10 @@ class _Validator:
         except SnapshotNotFoundError:
             self.fail(key, f"base {key}: does not exist")
             return None
+        except SignatureError as exc:
+            self.report.signature_failure = exc.reason
+            self.fail(key, f"base {key}: refused: {exc}")
+            return None
         except SnapshotCorruptError as exc:
             self.fail(key, f"base {key}: {exc}")
             return None
@@ -673,6 +725,21 @@ class _Validator:
                 key, f"base {key}: snapshot {base.snapshot_id} is not older than {manifest.snapshot_id}"
             )
         return base
+
+    def _chain_signed(self, key: str) -> bool:
+        """Every manifest of the base's chain carries the signing key's signature (tags aside)."""
+        try:
+            chain = resolve_chain(self.store, key)  # each link read is a link verified
+        except SignatureError as exc:
+            self.report.signature_failure = exc.reason
+            self.fail(exc.manifest_key, f"base chain: refused: {exc}")
+            return False
+        except SnapshotCorruptError as exc:  # a broken chain: missing, looping, another pool
+            self.fail(key, f"base {key}: {exc}")
+            return False
+        if any(link.manifest.signature is None for link in chain):
+            self.report.signature = "unsigned"
+        return True
 
     def _base_verdict(self, key: str) -> None:
         verdict = verdict_of(self.store, key)
@@ -706,16 +773,27 @@ class _LineTooLongError(Exception):
         self.lineno = lineno
 
 
-def _lines(stream: gzip.GzipFile) -> Iterator[bytes]:
-    """Lines of bounded length, so that garbage without newlines cannot fill memory."""
+class _TooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes decompressed")
+        self.limit = limit
+
+
+def _lines(stream: gzip.GzipFile, limit: int = MAX_PART_DECOMPRESSED_BYTES) -> Iterator[bytes]:
+    """Lines of bounded length, `limit` bytes in all, so that garbage without newlines or a
+    gzip bomb cannot fill memory or hold the validator for long."""
     lineno = 0
+    total = 0
     while True:
         line = stream.readline(MAX_LINE_BYTES + 1)
         if not line:
             return
         lineno += 1
+        total += len(line)
         if len(line) > MAX_LINE_BYTES:
             raise _LineTooLongError(lineno)
+        if total > limit:
+            raise _TooLargeError(limit)
         yield line
 
 

@@ -21,6 +21,7 @@ from ..errors import (
     CognitoError,
     PoolNotFoundError,
     RestoreRefusedError,
+    SignatureError,
     StorageError,
     UsageError,
 )
@@ -104,6 +105,11 @@ class RestoreContext:
         return self.chain[-1].manifest.user_pool_id
 
     @property
+    def signature(self) -> str:
+        """signed, or unsigned when some manifest of the chain has no signature (allow_unsigned)."""
+        return "unsigned" if any(link.manifest.signature is None for link in self.chain) else "signed"
+
+    @property
     def prefix(self) -> str:
         return snapshot_prefix(self.manifest_key, self.source_pool_id)
 
@@ -171,7 +177,12 @@ def preflight(
     if not target_pool_id:
         raise UsageError("a target user pool id is required")
     store.check_bucket(manifest_key)
-    chain = resolve_chain(store, manifest_key)
+    try:
+        # Every manifest of the chain, down to the full snapshot, is verified with the configured
+        # signing key as it is read: first, before any verdict tag is believed, whatever `force`.
+        chain = resolve_chain(store, manifest_key)
+    except SignatureError as exc:
+        raise _refuse(f"{exc}; the snapshot is not the exports' own") from exc
     source_id = chain[-1].manifest.user_pool_id
     snapshot_prefix(manifest_key, source_id)
     if options.mirror and (options.usernames or options.groups):

@@ -49,6 +49,7 @@ def build_report(
         mirror=options.mirror,
         verified=cp.verified,
         differences=cp.differences,
+        signature="unsigned" if ctx.signature == "unsigned" else "signed",
     )
 
 
