@@ -58,9 +58,12 @@ def bucket(aws: AwsClients) -> str:
 
 
 @pytest.fixture
-def signing_key(aws: AwsClients) -> str:
-    """The ARN of an HMAC_256 key in moto's KMS: what SIGNING_KEY_ARN and --signing-key name."""
-    return create_signing_key(aws.kms())
+def signing_key(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ARN of an HMAC_256 key in moto's KMS, also set as SIGNING_KEY_ARN for the handlers
+    (what the template gives every function that reads or writes manifests)."""
+    arn = create_signing_key(aws.kms())
+    monkeypatch.setenv("SIGNING_KEY_ARN", arn)
+    return arn
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from cognito_local.seed import create_pool, seed_pool
 
 
 @pytest.fixture
-def configured(aws, bucket, monkeypatch) -> str:
+def configured(aws, bucket, monkeypatch, signing_key) -> str:
     pool_id = create_pool(aws.cognito(), "handler-pool")
     seed_pool(aws.cognito(), pool_id, users=80, groups=3)
     monkeypatch.setenv("BUCKET_NAME", bucket)

@@ -228,7 +228,10 @@ def test_a_dry_run_plan_is_cut_at_its_limit(world: World) -> None:
 
 
 def settings_for(w: World) -> Settings:
-    return Settings.model_validate({"BUCKET_NAME": w.store.bucket})
+    assert w.store.signing.mac is not None
+    return Settings.model_validate(
+        {"BUCKET_NAME": w.store.bucket, "SIGNING_KEY_ARN": w.store.signing.mac.key_id}
+    )
 
 
 def test_the_handler_restores_from_the_event(world: World, lambda_context: Any) -> None:

@@ -54,13 +54,18 @@ def comparable(state: Any) -> Any:
 
 
 @pytest.fixture
-def world(aws: AwsClients, bucket: str) -> dict[str, Any]:
+def world(aws: AwsClients, bucket: str, signing_key: str) -> dict[str, Any]:
     idp = aws.cognito()
     source = create_pool(idp, "source")
     seed_pool(idp, source, users=40, groups=3)
     standby = create_pool(idp, "standby")
     settings = Settings.model_validate(
-        {"BUCKET_NAME": bucket, "USER_POOL_ID": source, "STANDBY_USER_POOL_ID": standby}
+        {
+            "BUCKET_NAME": bucket,
+            "USER_POOL_ID": source,
+            "STANDBY_USER_POOL_ID": standby,
+            "SIGNING_KEY_ARN": signing_key,
+        }
     )
     return {"idp": idp, "source": source, "standby": standby, "settings": settings}
 

@@ -65,7 +65,9 @@ def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
-def source_pool(aws: AwsClients, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def source_pool(
+    aws: AwsClients, bucket: str, monkeypatch: pytest.MonkeyPatch, signing_key: str
+) -> Iterator[str]:
     """A seeded pool, and the functions' environment as template.yaml gives it (unpaced:
     pacing has its own tests; no margin before the deadline, so a context's remaining time
     alone decides where a step stops)."""

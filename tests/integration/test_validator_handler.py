@@ -143,10 +143,10 @@ def test_invalid_snapshot_raises_after_recording_failed(
     capsys: pytest.CaptureFixture[str],
     published: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    # Given a snapshot whose manifest miscounts its users
-    manifest = json.loads(store.get_bytes(snapshot))
-    manifest["counts"]["users"] = 5
-    store.put_json(snapshot, manifest)
+    # Given a snapshot whose manifest miscounts its users (as a buggy export would sign it)
+    manifest = store.read_manifest(snapshot)
+    manifest.counts.users = 5
+    store.put_json(snapshot, store.signing.sign(manifest))
 
     # When the handler sees it, the invocation fails (so the Errors alarm and retries work)
     with pytest.raises(SnapshotInvalidError, match=r"is invalid: 1 problem\(s\)"):
