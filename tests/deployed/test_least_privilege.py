@@ -31,14 +31,17 @@ from least_privilege import RoleReport, check_role, problems
 from cognito_backup import pacing
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
+from cognito_backup.errors import RestoreRefusedError
 from cognito_backup.export import run_export
 from cognito_backup.observability import metrics
 from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
 from cognito_backup.settings import get_settings
+from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import SnapshotInvalidError
 from cognito_local.faults import Faults
 from cognito_local.inprocess import strict_cognito
+from cognito_local.keys import create_signing_key
 from cognito_local.seed import create_pool, seed_pool
 
 # Handlers that publish no metric (an ignored event) make Powertools warn.
@@ -75,13 +78,16 @@ class Deployment:
     monkeypatch: pytest.MonkeyPatch
     key_arn: str
     key_id: str
+    signing_arn: str  # the SigningKey (HMAC_256) that signs and verifies manifests
     source: str
     calls: dict[str, list[tuple[str, RecordedCall]]] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
 
     @property
     def store(self) -> SnapshotStore:
-        return SnapshotStore(self.aws.s3(), BUCKET, self.key_arn)
+        return SnapshotStore(
+            self.aws.s3(), BUCKET, self.key_arn, ManifestSigning(KmsMac(self.aws.kms(), self.signing_arn))
+        )
 
     @property
     def gateway(self) -> CognitoGateway:
@@ -93,10 +99,15 @@ class Deployment:
             account=ACCOUNT,
             stack_name=STACK,
             parameters={"UserPoolId": self.source, **parameters},
-            refs={"BackupBucket": BUCKET, "BackupKey": self.key_id},
+            refs={
+                "BackupBucket": BUCKET,
+                "BackupKey": self.key_id,
+                "SigningKey": self.signing_arn.rsplit("/", 1)[-1],
+            },
             attributes={
                 ("BackupBucket", "Arn"): f"arn:aws:s3:::{BUCKET}",
                 ("BackupKey", "Arn"): self.key_arn,
+                ("SigningKey", "Arn"): self.signing_arn,
             },
         )
 
@@ -115,7 +126,7 @@ class Deployment:
             account=ACCOUNT,
             principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{STACK}-{role}/{STACK}-{function}",
             bucket_default_kms_key={BUCKET: self.key_arn},
-            kms_key_arns={self.key_id: self.key_arn},
+            kms_key_arns={self.key_id: self.key_arn, self.signing_arn.rsplit("/", 1)[-1]: self.signing_arn},
         )
 
     def invoke(
@@ -211,11 +222,24 @@ def deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dep
     idp.admin_set_user_password(
         UserPoolId=source, Username="linked", Password="Sup3r-secret!", Permanent=True
     )
-    yield Deployment(aws, monkeypatch, key["Arn"], key["KeyId"], source)
+    signing = create_signing_key(boto3.client("kms", region_name=REGION))
+    yield Deployment(aws, monkeypatch, key["Arn"], key["KeyId"], signing, source)
     get_settings.cache_clear()
 
 
+# The one KMS call each function makes on the SigningKey: the exports sign (and check a base by
+# signing it again), the others verify. The recorder must see it, or the role is not checked.
+MAC_CALLS = {
+    "FullExportFunction": {"GenerateMac"},
+    "IncrementalExportFunction": {"GenerateMac"},
+    "ValidatorFunction": {"VerifyMac"},
+    "RestoreFunction": {"VerifyMac"},
+}
+
+
 def assert_least_privilege(d: Deployment, function: str) -> None:
+    kms = {c.operation for _, c in d.calls[function] if c.service == "kms"}
+    assert kms == MAC_CALLS[function], f"{function} called KMS for {kms}"
     reports, found = d.check(function)
     assert all(r.authorizations for r in reports), f"{function}: no call was recorded"
     assert not found, "\n".join(found)
@@ -307,10 +331,17 @@ def test_validator_role_allows_exactly_what_the_handler_calls(deployment: Deploy
         "ValidatorFunction", "a data part (ignored)", manifest_event(full[:-13] + "users-00001.jsonl.gz")
     )
     assert ignored["status"] == "ignored"
-    # An invalid snapshot: the verdict is recorded, then the invocation fails.
-    manifest = json.loads(d.store.get_bytes(full))
-    manifest["counts"]["users"] += 1
-    d.store.put_json(full, manifest)
+    # A forged manifest (changed after it was signed): VerifyMac refuses it, the verdict is failed.
+    forged = json.loads(d.store.get_bytes(incremental))
+    forged["counts"]["users"] += 1
+    d.store.put_json(incremental, forged)
+    d.invoke(
+        "ValidatorFunction", "forged incremental", manifest_event(incremental), raises=SnapshotInvalidError
+    )
+    # An invalid snapshot, signed (a buggy export): the verdict is recorded, then the invocation fails.
+    manifest = d.store.read_manifest(full)
+    manifest.counts.users += 1
+    d.store.put_json(full, d.store.signing.sign(manifest))
     d.invoke("ValidatorFunction", "invalid full", manifest_event(full), raises=SnapshotInvalidError)
 
     assert_least_privilege(d, "ValidatorFunction")
@@ -422,6 +453,14 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
     assert some["status"] == "complete" and some["counts"]["created"] == 1
     by_group = d.invoke("RestoreFunction", "by group", restore_event(full, subset, groups=[group]))
     assert by_group["status"] == "complete" and by_group["counts"]["memberships_added"] > 0
+
+    # A forged manifest: VerifyMac refuses it before anything is written.
+    forged = json.loads(d.store.get_bytes(incremental))
+    forged["tool_version"] = "forged"
+    d.store.put_json(incremental, forged)
+    d.invoke(
+        "RestoreFunction", "forged manifest", restore_event(incremental, subset), raises=RestoreRefusedError
+    )
 
     assert_least_privilege(d, "RestoreFunction")
 

@@ -62,6 +62,14 @@ class SigningKeyError(BackupError):
         self.code = code
 
 
+class SigningUnavailableError(BackupError):
+    """KMS stayed throttled or unreachable through every retry: worth running again later."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"signing key: {code}: {message}")
+        self.code = code
+
+
 class RestoreRefusedError(BackupError):
     """A restore that would do harm; nothing has been written."""
 

@@ -35,7 +35,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from .errors import SignatureError, SigningKeyError, UsageError
+from .cognito import TRANSPORT_ERRORS, is_transient
+from .errors import SignatureError, SigningKeyError, SigningUnavailableError, UsageError
 from .models import Manifest, ManifestSignature
 
 MAC_ALGORITHM = "HMAC_SHA_256"
@@ -86,9 +87,14 @@ class KmsMac:
         self.key_id = key_id
         self.key_arn: str | None = key_id if key_id.startswith("arn:") and ":key/" in key_id else None
 
-    def _fail(self, exc: ClientError) -> SigningKeyError:
+    def _fail(self, exc: ClientError) -> SigningKeyError | SigningUnavailableError:
+        """Throttling or a 5xx that outlasted botocore's retries can pass; anything else (no such
+        key, disabled, wrong usage, access denied) is the configuration's fault."""
         err = exc.response.get("Error", {})
-        return SigningKeyError(str(err.get("Code", "")), str(err.get("Message", "")))
+        code, message = str(err.get("Code", "")), str(err.get("Message", ""))
+        if is_transient(exc):
+            return SigningUnavailableError(code, message)
+        return SigningKeyError(code, message)
 
     def generate(self, message: bytes) -> tuple[bytes, str]:
         """The MAC of `message` and the key's ARN (as KMS names it)."""
@@ -96,6 +102,8 @@ class KmsMac:
             resp = self._kms.generate_mac(KeyId=self.key_id, Message=message, MacAlgorithm=MAC_ALGORITHM)
         except ClientError as exc:
             raise self._fail(exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise SigningUnavailableError("ConnectionError", str(exc)) from exc
         self.key_arn = str(resp["KeyId"])
         return bytes(resp["Mac"]), self.key_arn
 
@@ -109,6 +117,8 @@ class KmsMac:
             if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
                 raise MacMismatch() from exc
             raise self._fail(exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise SigningUnavailableError("ConnectionError", str(exc)) from exc
         if resp.get("MacValid") is not True:
             raise MacMismatch()
         answered = str(resp.get("KeyId", ""))
