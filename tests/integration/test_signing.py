@@ -470,3 +470,46 @@ def test_the_validator_refuses_a_manifest_outside_its_prefix(world: World) -> No
     with pytest.raises(UsageError, match="not under this deployment's prefix"):
         validator_handler(event, world.settings())
     assert world.store.get_tags(planted) == {}
+
+
+# ---------------------------------------------------------------------- KMS faults
+
+
+class KmsFirstAttemptsFail:
+    """A before-send hook on a KMS client: the first attempts answer 500, throttle or reset."""
+
+    def __init__(self, faults: list[str]) -> None:
+        self.faults = faults
+        self.injected: list[str] = []
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+        from botocore.exceptions import ConnectionClosedError
+
+        from cognito_local.inprocess import _RawBody
+
+        if not self.faults:
+            return None
+        fault = self.faults.pop(0)
+        self.injected.append(fault)
+        url = request.url
+        request.url = "https://refused.invalid/"
+        if fault == "reset":
+            raise ConnectionClosedError(endpoint_url=url)
+        code, status = ("KMSInternalException", 500) if fault == "500" else ("ThrottlingException", 400)
+        body = json.dumps({"__type": code, "message": "try again"}).encode()
+        return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.1"}, _RawBody(body))  # type: ignore[arg-type]
+
+
+def test_kms_transient_faults_are_retried_for_signing_and_verifying(world: World) -> None:
+    # Given the KMS client the product builds (aws.py), answering badly at first
+    kms = world.aws.kms()
+    hook = KmsFirstAttemptsFail(["500", "throttle", "reset"])
+    kms.meta.events.register_first("before-send.kms", hook)
+    key = export(world)  # GenerateMac rides out the three faults
+
+    # Then the manifest is signed, and verifies through the same faults
+    assert hook.injected == ["500", "throttle", "reset"]
+    hook.faults.extend(["throttle", "500"])
+    assert validate_snapshot(world.store, key, record=False).signature == "signed"
+    assert hook.injected[3:] == ["throttle", "500"]
