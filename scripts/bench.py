@@ -83,6 +83,7 @@ def _gateway_and_store(tuning: dict[str, Any]) -> tuple[Any, Any]:
     from cognito_backup.aws import AwsClients
     from cognito_backup.cognito import CognitoGateway
     from cognito_backup.pacing import Pacer
+    from cognito_backup.runtime import signing_for
     from cognito_backup.store import SnapshotStore
 
     clients = AwsClients(region=REGION)
@@ -92,7 +93,8 @@ def _gateway_and_store(tuning: dict[str, Any]) -> tuple[Any, Any]:
     gateway = CognitoGateway(clients.cognito(), Pacer(**pacer_args))
     if tuning.get("timeline"):
         _record_timeline(gateway)
-    return gateway, SnapshotStore(clients.s3(), BUCKET)
+    signing = signing_for(clients, os.environ["COGNITO_BACKUP_SIGNING_KEY"])  # set by Bench.env
+    return gateway, SnapshotStore(clients.s3(), BUCKET, signing=signing)
 
 
 TIMELINE: list[tuple[float, str, float]] = []  # (seconds since the run began, operation, call seconds)
@@ -230,6 +232,7 @@ class Bench:
             AWS_ACCESS_KEY_ID="bench",
             AWS_SECRET_ACCESS_KEY="bench",
             AWS_REGION=REGION,
+            COGNITO_BACKUP_SIGNING_KEY=self.aws.signing_key(REGION),
             POWERTOOLS_LOG_LEVEL="WARNING",
             POWERTOOLS_SERVICE_NAME="cognito-backup-bench",
         )
@@ -391,11 +394,14 @@ class Bench:
 
     def _validate(self, manifest: str) -> None:
         """As the validator Lambda would on the manifest's creation (untimed)."""
+        from cognito_backup.signing import KmsMac, ManifestSigning
         from cognito_backup.store import SnapshotStore
         from cognito_backup.validate import validate_snapshot
 
         s3 = local_session().client("s3", endpoint_url=self.aws.endpoint_url)
-        report = validate_snapshot(SnapshotStore(s3, BUCKET), manifest)
+        kms = local_session().client("kms", endpoint_url=self.aws.endpoint_url)
+        signing = ManifestSigning(KmsMac(kms, self.aws.signing_key(REGION)))
+        report = validate_snapshot(SnapshotStore(s3, BUCKET, signing=signing), manifest)
         if not report.valid:
             raise RuntimeError(f"the exported snapshot is invalid: {report.failures[:3]}")
 

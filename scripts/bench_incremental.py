@@ -22,7 +22,9 @@ from moto import mock_aws
 from cognito_backup.aws import AwsClients
 from cognito_backup.export import run_export
 from cognito_backup.models import Manifest
+from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
+from cognito_local.keys import create_signing_key
 from cognito_local.memory_pool import MemoryPool
 
 
@@ -84,7 +86,8 @@ def main() -> int:
     with mock_aws():
         clients = AwsClients(region="us-east-1")
         clients.s3().create_bucket(Bucket="bench-sizes")
-        store = SnapshotStore(clients.s3(), "bench-sizes")
+        signing = ManifestSigning(KmsMac(clients.kms(), create_signing_key(clients.kms())))
+        store = SnapshotStore(clients.s3(), "bench-sizes", signing=signing)
         t0 = time.monotonic()
         full = run_export(gateway, store, pool.pool_id)
         t_full = time.monotonic() - t0
