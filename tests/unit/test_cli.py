@@ -36,7 +36,9 @@ def run(argv: list[str]) -> tuple[int, str, str]:
 def test_access_denied_to_the_bucket_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AwsClients, "s3", lambda self: DeniedS3())
     monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
-    code, out, err = run(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-denied"])
+    code, out, err = run(
+        ["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-denied", "--signing-key", "alias/k"]
+    )
     assert code == 1 and out == ""
     assert err == "error: access denied to s3://b-denied/backups/us-east-1_X/ (AccessDenied)\n"
 
@@ -48,7 +50,9 @@ def test_access_denied_to_cognito_is_one_line(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(AwsClients, "s3", lambda self: S3Ok())
     monkeypatch.setattr(AwsClients, "cognito", lambda self: DeniedCognito())
-    code, _, err = run(["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-ok"])
+    code, _, err = run(
+        ["export", "--user-pool-id", "us-east-1_X", "--bucket", "b-ok", "--signing-key", "alias/k"]
+    )
     assert code == 1 and err.startswith("error: access denied to Cognito") and err.count("\n") == 1
 
 

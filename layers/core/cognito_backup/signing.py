@@ -104,7 +104,10 @@ class KmsMac:
             raise self._fail(exc) from exc
         except TRANSPORT_ERRORS as exc:
             raise SigningUnavailableError("ConnectionError", str(exc)) from exc
-        self.key_arn = str(resp["KeyId"])
+        answered = str(resp["KeyId"])
+        # KMS answers the key's ARN; moto its bare id: keep the ARN when it names the same key.
+        if not (self.key_arn and key_uuid(answered) == key_uuid(self.key_arn)):
+            self.key_arn = answered
         return bytes(resp["Mac"]), self.key_arn
 
     def verify(self, message: bytes, mac: bytes) -> str:
