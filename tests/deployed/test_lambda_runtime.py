@@ -157,6 +157,7 @@ def world(local_aws: LocalAws) -> dict[str, str]:
     s3 = session.client("s3", endpoint_url=local_aws.endpoint_url)
     idp = session.client("cognito-idp", endpoint_url=local_aws.endpoint_url)
     key_arn = kms.create_key(Description="backup key")["KeyMetadata"]["Arn"]
+    signing_arn = local_aws.signing_key(REGION)  # the template's SigningKey (HMAC_256)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(
@@ -172,6 +173,7 @@ def world(local_aws: LocalAws) -> dict[str, str]:
     target_id = create_pool(idp, "runtime-target")
     return {
         "key_arn": key_arn,
+        "signing_arn": signing_arn,
         "pool_id": pool_id,
         "target_id": target_id,
         "endpoint": local_aws.endpoint_url,
@@ -196,6 +198,8 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
             env[name] = resolved[value["Ref"]]
         elif "Fn::If" in value and value["Fn::If"][0] == "CreateBackupKey":
             env[name] = world["key_arn"]
+        elif value == {"Fn::GetAtt": ["SigningKey", "Arn"]}:
+            env[name] = world["signing_arn"]
         else:
             raise AssertionError(f"environment variable {name}: unresolved {value}")
     return {
