@@ -7,12 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from . import config_fields
+from .config_fields import keep_fields
 from .errors import (
     AccessDeniedError,
     BackupError,
@@ -53,24 +54,11 @@ def is_transient(exc: ClientError) -> bool:
     return code in RETRYABLE_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
 
 
-# Keys that hold secrets in describe responses: never written to a snapshot.
-SECRET_KEYS = frozenset({"ClientSecret", "client_secret"})
-
 # The creation-only settings of a pool that change what a username means.
 USERNAME_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
 
 # Sub prefixes: `sub ^= "0"` .. `"f"` split a pool into 16 disjoint shards.
 SUB_SHARDS = tuple("0123456789abcdef")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items() if k not in SECRET_KEYS and k != "ResponseMetadata"}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def user_from_api(raw: dict[str, Any]) -> UserRecord:
@@ -211,7 +199,7 @@ class CognitoGateway:
             raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
         except PoolNotFoundError as exc:
             raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
-        pool: dict[str, Any] = _jsonable(resp["UserPool"])
+        pool = keep_fields(resp["UserPool"], config_fields.USER_POOL)
         return pool
 
     def list_users_page(
@@ -270,26 +258,27 @@ class CognitoGateway:
                 return
 
     def pool_config(self, pool_id: str) -> PoolConfigRecord:
-        """Everything a restore needs to build a matching pool; never a secret."""
+        """Everything a rebuild needs to make a matching pool: the fields `config_fields` names,
+        never a secret."""
         pool = self.describe_pool(pool_id)
-        mfa = _jsonable(self.call("get_user_pool_mfa_config", UserPoolId=pool_id))
+        mfa = keep_fields(self.call("get_user_pool_mfa_config", UserPoolId=pool_id), config_fields.MFA_CONFIG)
         clients = []
         for client_id in self._paged_ids("list_user_pool_clients", "UserPoolClients", "ClientId", pool_id):
             desc = self.call("describe_user_pool_client", UserPoolId=pool_id, ClientId=client_id)
-            clients.append(_jsonable(desc["UserPoolClient"]))
+            clients.append(keep_fields(desc["UserPoolClient"], config_fields.APP_CLIENT))
         providers = []
         for name in self._paged_ids("list_identity_providers", "Providers", "ProviderName", pool_id):
             desc = self.call("describe_identity_provider", UserPoolId=pool_id, ProviderName=name)
-            providers.append(_jsonable(desc["IdentityProvider"]))
+            providers.append(keep_fields(desc["IdentityProvider"], config_fields.IDENTITY_PROVIDER))
         servers = []
         for ident in self._paged_ids("list_resource_servers", "ResourceServers", "Identifier", pool_id):
             desc = self.call("describe_resource_server", UserPoolId=pool_id, Identifier=ident)
-            servers.append(_jsonable(desc["ResourceServer"]))
+            servers.append(keep_fields(desc["ResourceServer"], config_fields.RESOURCE_SERVER))
         domain = None
         domain_name = pool.get("CustomDomain") or pool.get("Domain")
         if domain_name:
             desc = self.call("describe_user_pool_domain", Domain=domain_name)
-            domain = _jsonable(desc.get("DomainDescription")) or None
+            domain = keep_fields(desc.get("DomainDescription") or {}, config_fields.DOMAIN) or None
         return PoolConfigRecord(
             user_pool=pool,
             mfa_config=mfa,
