@@ -53,5 +53,9 @@ class AwsClients:
             Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
         )
 
+    def sts(self) -> Any:
+        """GetCallerIdentity (needs no permission): the account a rebuilt pool lands in."""
+        return self._client("sts", Config(retries={"mode": "standard", "max_attempts": 5}))
+
     def events(self) -> Any:
         return self._client("events", Config(retries={"mode": "standard", "max_attempts": 5}))
