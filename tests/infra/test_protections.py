@@ -205,11 +205,9 @@ def test_disabled_or_changed_export_schedules_alarm() -> None:
     assert pattern["source"] == ["aws.events"]
     detail = pattern["detail"]
     assert {"DisableRule", "DeleteRule", "PutRule", "RemoveTargets"} <= set(detail["eventName"])
-    # The rules SAM makes from the state machines' Schedule events.
-    assert detail["requestParameters"]["name"] == [
-        {"Ref": "FullExportStateMachineSchedule"},
-        {"Ref": "IncrementalExportStateMachineSchedule"},
-    ]
+    # The rules SAM makes from the state machines' Schedule events, whichever field names them.
+    rules = [{"Ref": "FullExportStateMachineSchedule"}, {"Ref": "IncrementalExportStateMachineSchedule"}]
+    assert detail["$or"] == [{"requestParameters": {"name": rules}}, {"requestParameters": {"rule": rules}}]
     for sm in ("FullExportStateMachine", "IncrementalExportStateMachine"):
         assert RESOURCES[sm]["Properties"]["Events"]["Schedule"]["Type"] == "Schedule"
 
