@@ -54,6 +54,18 @@ def test_only_the_break_glass_role_may_destroy_the_key_or_change_its_policy(acti
 
 
 @pytest.mark.parametrize("action", RESERVED)
+def test_the_break_glass_role_may_live_in_another_account(action: str) -> None:
+    """A role of a security account, which this account's administrators cannot take over; the
+    key policy itself allows it (it holds no identity policy here)."""
+    elsewhere = "arn:aws:iam::222233334444:role/backup-break-glass"
+    request = Request(
+        action, KEY, {"aws:PrincipalArn": elsewhere, "aws:PrincipalAccount": "222233334444"}, elsewhere
+    )
+    assert evaluate([], request, [key_policy(elsewhere)]).decision == "allowed"
+    assert evaluate([], request, [key_policy(BREAK_GLASS)]).decision == "explicit-deny"
+
+
+@pytest.mark.parametrize("action", RESERVED)
 def test_without_a_break_glass_role_nobody_may(action: str) -> None:
     policy = key_policy("")
     for principal in (BREAK_GLASS, ADMIN, DEPLOYER, ROOT):

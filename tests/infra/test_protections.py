@@ -117,7 +117,7 @@ def test_the_backup_key_reserves_destruction_and_policy_changes_to_the_break_gla
     # The deny fails KMS's lockout safety check unless the deployer is the break-glass role.
     assert props["BypassPolicyLockoutSafetyCheck"] is True
     assert props["EnableKeyRotation"] is True
-    policy = statements(props["KeyPolicy"])
+    policy = statements({"Statement": [s for s in props["KeyPolicy"]["Statement"] if "Sid" in s]})
     root = policy["AccountAdministersTheKeyAndDelegatesUseToIamPolicies"]
     assert root["Effect"] == "Allow" and root["Action"] == "kms:*"  # never unmanageable
     deny = policy["OnlyBreakGlassMayDestroyTheKeyOrChangeThisPolicy"]
@@ -135,6 +135,12 @@ def test_the_backup_key_reserves_destruction_and_policy_changes_to_the_break_gla
             {"Ref": "AWS::NoValue"},
         ]
     }
+    # Named as a principal too (only when given), so that it may be a role of another account.
+    (allow,) = [s for s in props["KeyPolicy"]["Statement"] if "Fn::If" in s]
+    condition, statement, otherwise = allow["Fn::If"]
+    assert condition == "HasBreakGlassRole" and otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": {"Ref": "BreakGlassRoleArn"}}
+    assert set(deny["Action"]) <= set(statement["Action"])
     assert TEMPLATE["Parameters"]["BreakGlassRoleArn"]["Default"] == ""
     assert TEMPLATE["Conditions"]["HasBreakGlassRole"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "BreakGlassRoleArn"}, ""]}]
