@@ -5,7 +5,8 @@ with the environment template.yaml gives it (bucket, prefix, KMS key, pool), a b
 default encryption is a real moto KMS key, as deployed. Every call its clients make is
 recorded (call_recorder), mapped to what IAM authorises (iam_calls) and evaluated against the
 function's own role resolved from template.yaml (cfn_roles, iam_policy) for the default
-parameters, with KmsKeyArn set, and with RestoreTargetUserPoolIds set. The test fails on any
+parameters, with KmsKeyArn set, and with RestoreTargetUserPoolIds set (the restore's targets are
+listed in every variant: an empty list grants no pool). The test fails on any
 denied call, and on any grant that no scenario used unless the role's
 Metadata.UnexercisedGrants says why it stays (least_privilege).
 """
@@ -101,9 +102,12 @@ class Deployment:
         )
 
     def variants(self) -> dict[str, Stack]:
+        """The parameter sets checked. An empty RestoreTargetUserPoolIds grants no pool, so the
+        restores here are checked with their targets listed (as a deployment must list them)."""
+        listed = {"RestoreTargetUserPoolIds": ",".join(self.targets)} if self.targets else {}
         return {
-            "default parameters": self.stack(),
-            "KmsKeyArn set": self.stack(KmsKeyArn=self.key_arn),
+            "default parameters" + (" but the targets listed" if listed else ""): self.stack(**listed),
+            "KmsKeyArn set": self.stack(KmsKeyArn=self.key_arn, **listed),
             "RestoreTargetUserPoolIds set": self.stack(
                 RestoreTargetUserPoolIds=",".join(self.targets or ["x_y"])
             ),
