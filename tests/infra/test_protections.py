@@ -129,11 +129,15 @@ def test_the_backup_key_reserves_destruction_and_policy_changes_to_the_break_gla
         "kms:PutKeyPolicy",
     }
     assert deny["Condition"] == {
-        "Fn::If": [
-            "HasBreakGlassRole",
-            {"StringNotEquals": {"aws:PrincipalArn": {"Ref": "BreakGlassRoleArn"}}},
-            {"Ref": "AWS::NoValue"},
-        ]
+        "StringNotEquals": {
+            "aws:PrincipalArn": {
+                "Fn::If": [
+                    "HasBreakGlassRole",
+                    {"Ref": "BreakGlassRoleArn"},
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+                ]
+            }
+        }
     }
     # Named as a principal too (only when given), so that it may be a role of another account.
     (allow,) = [s for s in props["KeyPolicy"]["Statement"] if "Fn::If" in s]
