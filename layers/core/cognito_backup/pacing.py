@@ -32,6 +32,7 @@ DEFAULT_QUOTAS: dict[str, float] = {
     "UserAccountRecovery": 30.0,
     "UserPoolResourceUpdate": 15.0,
     "UserDeletion": 25.0,
+    "UserAuthentication": 120.0,
 }
 
 # Seconds of quota a bucket may hold: under the one second the service is modelled with,
@@ -69,6 +70,8 @@ OPERATION_CATEGORY: dict[str, str] = {
     "delete_group": "UserPoolResourceUpdate",
     "add_custom_attributes": "UserPoolResourceUpdate",
     "admin_delete_user": "UserDeletion",
+    # The migration trigger's password check against the source pool.
+    "admin_initiate_auth": "UserAuthentication",
 }
 
 
