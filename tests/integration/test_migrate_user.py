@@ -315,3 +315,16 @@ def test_the_events_parse_as_the_trigger_model() -> None:
         parsed = parse_migration_event(load_event(name))
         assert parsed.triggerSource.startswith("UserMigration_")
     assert parse_migration_event(load_event("migrate_user_forgot_password")).request.password is None
+
+
+def test_a_source_pool_in_another_region_is_reached_there(aws: AwsClients, bucket: str) -> None:
+    elsewhere = AwsClients(region="eu-west-1")
+    pool, client = make_source(elsewhere)
+    assert pool.startswith("eu-west-1_")
+    settings = Settings.from_env({"BUCKET_NAME": bucket, "AWS_REGION": "us-east-1"})
+    env = {"MIGRATION_SOURCE_USER_POOL_ID": pool, "MIGRATION_SOURCE_CLIENT_ID": client}
+    try:
+        answer = migrate_user_handler(event("auth"), settings, environ=env)
+    finally:
+        metrics.clear_metrics()
+    assert answer["response"]["userAttributes"] == ATTRS

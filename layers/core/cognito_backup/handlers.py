@@ -408,8 +408,9 @@ def migrate_user_handler(
     settings = settings or get_settings()
     source = MigrationSource.from_env(os.environ if environ is None else environ, settings.backup_prefix)
     rt = runtime or Runtime(settings)
+    gateway = rt.gateway_in(source.region)
     try:
-        migrated = migrate_user(rt.gateway, rt.store, source, request)
+        migrated = migrate_user(gateway, rt.store, source, request)
     except (SignInRefusedError, UserNotFoundError) as exc:
         metrics.add_metric(name="UserMigrationRefused", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -426,7 +427,7 @@ def migrate_user_handler(
             "challenge": migrated.challenge,
             "snapshot_id": migrated.snapshot_id,
             "attributes": len(migrated.response.userAttributes),
-            "cognito_calls": rt.gateway.stats.calls,
+            "cognito_calls": gateway.stats.calls,
         },
     )
     answer = dict(event)

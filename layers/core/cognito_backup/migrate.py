@@ -94,6 +94,11 @@ class MigrationSource:
     client_id: str | None
     backup_prefix: str
 
+    @property
+    def region(self) -> str:
+        """The source pool's region: a pool id starts with it (eu-west-1_AbC123)."""
+        return self.user_pool_id.split("_", 1)[0]
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], backup_prefix: str) -> MigrationSource:
         pool = environ.get("MIGRATION_SOURCE_USER_POOL_ID", "").strip()
