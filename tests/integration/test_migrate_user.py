@@ -328,3 +328,17 @@ def test_a_source_pool_in_another_region_is_reached_there(aws: AwsClients, bucke
     finally:
         metrics.clear_metrics()
     assert answer["response"]["userAttributes"] == ATTRS
+
+
+def test_a_pool_with_email_as_username_migrates_without_naming_a_username(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore
+) -> None:
+    idp = aws.cognito()
+    pool = idp.create_user_pool(PoolName="by-email", UsernameAttributes=["email"])["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="m")["UserPoolClient"]["ClientId"]
+    add_user(aws, pool, "jane@example.com", {"email": "jane@example.com"}, password=PASSWORD)
+    migrated = run(gateway, store, pool, client, event("auth", user="jane@example.com"))
+    # The new pool generates the username: the answer must not name one.
+    assert "username" not in migrated.response.userAttributes
+    assert migrated.response.userAttributes["email"] == "jane@example.com"
+    assert migrated.response.finalUserStatus == "CONFIRMED"
