@@ -14,7 +14,8 @@ from cognito_backup.handlers import migrate_user_handler
 from cognito_backup.observability import logger, metrics, tracer
 
 
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False, explicitly: it wins over POWERTOOLS_LOGGER_LOG_EVENT, and the event holds a password.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -258,6 +258,7 @@ def test_the_lambda_answers_cognito_with_the_event_and_logs_no_personal_data(
     monkeypatch.setenv("BACKUP_PREFIX", "backups")
     monkeypatch.setenv("MIGRATION_SOURCE_USER_POOL_ID", pool)
     monkeypatch.setenv("MIGRATION_SOURCE_CLIENT_ID", client)
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")  # an operator debugging: still no password
     get_settings.cache_clear()
     app = load_handler("migrate_user")
     logs = io.StringIO()
