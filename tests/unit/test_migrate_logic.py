@@ -81,3 +81,13 @@ def test_find_user_reads_until_the_match_and_refuses_an_unknown_name() -> None:
     with pytest.raises(UserNotFoundError) as unknown:
         find_user(users(), "nobody", SignInSettings())
     assert "nobody" not in str(unknown.value)
+
+
+def test_the_password_check_is_paced_as_user_authentication_here_and_in_the_local_cognito() -> None:
+    from cognito_backup.pacing import DEFAULT_QUOTAS, OPERATION_CATEGORY
+    from cognito_local import strict
+
+    assert OPERATION_CATEGORY["admin_initiate_auth"] == "UserAuthentication"
+    assert DEFAULT_QUOTAS["UserAuthentication"] == 120  # Cognito's default, adjustable
+    assert strict.OPERATION_CATEGORY["AdminInitiateAuth"] == "UserAuthentication"
+    assert strict.DEFAULT_QUOTAS["UserAuthentication"] == 120
