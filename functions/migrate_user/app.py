@@ -14,9 +14,10 @@ from cognito_backup.handlers import migrate_user_handler
 from cognito_backup.observability import logger, metrics, tracer
 
 
-# log_event=False, explicitly: it wins over POWERTOOLS_LOGGER_LOG_EVENT, and the event holds a password.
+# Explicitly, whatever the environment says: the event holds a password (never logged) and the
+# answer the user's attributes (never put in a trace).
 @logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return migrate_user_handler(event)
