@@ -172,23 +172,25 @@ def world(local_aws: LocalAws) -> dict[str, str]:
     pool_id = create_pool(idp, "runtime-source")
     seed_pool(idp, pool_id, users=30, groups=3)
     target_id = create_pool(idp, "runtime-target")
-    # The migration trigger's source: the same pool, a client without a secret, a known password.
+    # The migration trigger's source: a pool of its own, a client without a secret, a known password.
+    old_pool = create_pool(idp, "runtime-migration-source")
     client_id = idp.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="migration", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+        UserPoolId=old_pool, ClientName="migration", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
     )["UserPoolClient"]["ClientId"]
     idp.admin_create_user(
-        UserPoolId=pool_id,
+        UserPoolId=old_pool,
         Username=MIGRANT,
         MessageAction="SUPPRESS",
         UserAttributes=[{"Name": "email", "Value": "migrant@example.com"}],
     )
     idp.admin_set_user_password(
-        UserPoolId=pool_id, Username=MIGRANT, Password=MIGRANT_PASSWORD, Permanent=True
+        UserPoolId=old_pool, Username=MIGRANT, Password=MIGRANT_PASSWORD, Permanent=True
     )
     return {
         "key_arn": key_arn,
         "pool_id": pool_id,
         "target_id": target_id,
+        "migration_source_id": old_pool,
         "client_id": client_id,
         "endpoint": local_aws.endpoint_url,
     }
@@ -204,7 +206,7 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
         "LogLevel": "INFO",
         "StandbyUserPoolId": "",  # the default: no standby
         # The migration trigger is deployed only with these set (condition MigrationEnabled).
-        "MigrationSourceUserPoolId": world["pool_id"],
+        "MigrationSourceUserPoolId": world["migration_source_id"],
         "MigrationSourceClientId": world["client_id"],
     }
     env: dict[str, str] = {}
