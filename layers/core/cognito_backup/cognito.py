@@ -20,6 +20,7 @@ from .errors import (
     CognitoError,
     GroupExistsError,
     PoolNotFoundError,
+    SignInRefusedError,
     UsageError,
     UserExistsError,
     UserNotFoundError,
@@ -53,6 +54,11 @@ def is_transient(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     return code in RETRYABLE_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
 
+
+# Definite refusals of a sign-in (AdminInitiateAuth): the password is not proven.
+SIGN_IN_REFUSALS = frozenset(
+    {"NotAuthorizedException", "PasswordResetRequiredException", "UserNotConfirmedException"}
+)
 
 # The creation-only settings of a pool that change what a username means.
 USERNAME_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
@@ -469,3 +475,38 @@ class CognitoGateway:
             self.call("delete_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
         except _NoSuchGroup:
             return
+
+    # ------------------------------------------------------------------ migration trigger
+    def check_password(self, pool_id: str, client_id: str, username: str, password: str) -> str | None:
+        """Whether the pool accepts this password (AdminInitiateAuth, ADMIN_USER_PASSWORD_AUTH).
+
+        Returns None when the pool answered with tokens (discarded), or the name of the
+        challenge it asked for next (NEW_PASSWORD_REQUIRED, SMS_MFA, ...): Cognito checks the
+        password before it asks for any challenge, so either answer proves the password.
+        Raises SignInRefusedError on a refusal (wrong password, disabled user, reset required,
+        unconfirmed) and UserNotFoundError for an unknown user, both without Cognito's message
+        and `from None`: moto's, at least, quotes the username.
+        """
+        try:
+            resp = self.call(
+                "admin_initiate_auth",
+                UserPoolId=pool_id,
+                ClientId=client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": password},
+            )
+        except (AccessDeniedError, CognitoError, UserNotFoundError) as exc:
+            cause = exc.__cause__
+            code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+            if code == "UserNotFoundException":
+                raise UserNotFoundError("no such user in the source pool") from None
+            if code in SIGN_IN_REFUSALS:
+                raise SignInRefusedError(f"the source pool refused the sign-in ({code})") from None
+            raise
+        challenge = resp.get("ChallengeName")
+        return str(challenge) if challenge else None
+
+    def client_has_secret(self, pool_id: str, client_id: str) -> bool:
+        """Whether an app client has a secret (AdminInitiateAuth then needs a SECRET_HASH)."""
+        resp = self.call("describe_user_pool_client", UserPoolId=pool_id, ClientId=client_id)
+        return bool(resp["UserPoolClient"].get("ClientSecret"))

@@ -35,6 +35,7 @@ DEFAULT_QUOTAS: dict[str, float] = {
     "UserPoolRead": 15.0,
     "UserPoolUpdate": 15.0,
     "UserPoolClientUpdate": 15.0,
+    "UserAuthentication": 120.0,
 }
 
 # Seconds of quota a bucket may hold: under the one second the service is modelled with,
@@ -80,6 +81,8 @@ OPERATION_CATEGORY: dict[str, str] = {
     "create_identity_provider": "UserPoolResourceUpdate",
     "create_user_pool_domain": "UserPoolResourceUpdate",
     "create_user_pool_client": "UserPoolClientUpdate",
+    # The migration trigger's password check against the source pool.
+    "admin_initiate_auth": "UserAuthentication",
 }
 
 
