@@ -39,10 +39,17 @@ typecheck: $(STAMP)
 schema: $(STAMP)
 	$(PY) scripts/gen_schema.py --check
 
+# Test files run on two workers (pytest-xdist), each file whole on one worker: module-scoped
+# fixtures (a moto server, the pip-installed Lambda layer) are made once. PYTEST_WORKERS=0 runs
+# everything in this process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(VENV)/bin/pytest --cov --cov-branch --cov-report=term
+	$(VENV)/bin/pytest --cov --cov-branch --cov-report=term -n $(PYTEST_WORKERS) --dist loadfile
 
-test: lint typecheck schema pytest infra-check
+# Every check; the template tool chain (its own virtualenvs, sam build) runs beside the tests.
+# Each target's output is printed whole when it ends.
+test: $(STAMP)
+	$(MAKE) -j3 --output-sync=target lint typecheck schema pytest infra-check
 
 demo: $(STAMP)
 	$(VENV)/bin/cognito-backup demo

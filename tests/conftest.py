@@ -60,9 +60,11 @@ def bucket(aws: AwsClients) -> str:
 @pytest.fixture
 def signing_key(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> str:
     """The ARN of an HMAC_256 key in moto's KMS, also set as SIGNING_KEY_ARN for the handlers
-    (what the template gives every function that reads or writes manifests)."""
+    (what the template gives every function that reads or writes manifests) and as
+    COGNITO_BACKUP_SIGNING_KEY for the CLI run in-process."""
     arn = create_signing_key(aws.kms())
     monkeypatch.setenv("SIGNING_KEY_ARN", arn)
+    monkeypatch.setenv("COGNITO_BACKUP_SIGNING_KEY", arn)
     return arn
 
 

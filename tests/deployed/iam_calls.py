@@ -113,7 +113,10 @@ def _s3_kms(call: RecordedCall, facts: AwsFacts, action: str, key: str, why: str
 
 
 def _written_kms_key(call: RecordedCall, facts: AwsFacts, bucket: str, params: dict[str, Any]) -> str | None:
-    """The KMS key S3 encrypts a new object with: the request's, else the bucket default's."""
+    """The KMS key S3 encrypts a new object with: the request's, else the bucket default's
+    (none for SSE-C, where the request carries the caller's own key)."""
+    if params.get("SSECustomerAlgorithm"):
+        return None
     if params.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse"):
         return str(params.get("SSEKMSKeyId") or facts.bucket_default_kms_key.get(bucket) or "aws/s3")
     if params.get("ServerSideEncryption"):  # AES256 asked for explicitly: no KMS
@@ -176,6 +179,8 @@ def _s3_put(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
         ctx["s3:x-amz-server-side-encryption"] = p["ServerSideEncryption"]
     if p.get("SSEKMSKeyId"):
         ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = p["SSEKMSKeyId"]
+    if p.get("SSECustomerAlgorithm"):  # SSE-C: the caller's own key, no KMS
+        ctx["s3:x-amz-server-side-encryption-customer-algorithm"] = p["SSECustomerAlgorithm"]
     if p.get("ACL"):
         ctx["s3:x-amz-acl"] = p["ACL"]
     ctx.update(_tag_context(p.get("Tagging")))

@@ -58,7 +58,10 @@ def test_export_role_resolves_to_the_pool_bucket_and_key() -> None:
     assert statement(r, role, "ReadSourcePool")["Resource"] == (
         "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Src"
     )
-    assert statement(r, role, "WriteSnapshotsAndCheckpoints")["Resource"] == "arn:aws:s3:::bkt/backups/*"
+    assert statement(r, role, "WriteFullSnapshotsAndCheckpoint")["Resource"] == [
+        "arn:aws:s3:::bkt/backups/us-east-1_Src/full/*",
+        "arn:aws:s3:::bkt/backups/us-east-1_Src/checkpoints/export-full.json",
+    ]
     assert statement(r, role, "EncryptThroughS3Only")["Resource"] == KEY
     own_key = "arn:aws:kms:eu-west-1:111122223333:key/abc"
     r = Resolver(TEMPLATE, stack(KmsKeyArn=own_key))
@@ -68,9 +71,10 @@ def test_export_role_resolves_to_the_pool_bucket_and_key() -> None:
 
 def test_restore_targets_parameter() -> None:
     role = "RestoreFunctionRole"
-    anywhere = statement(Resolver(TEMPLATE, stack()), role, "WriteTargetPools")["Resource"]
+    # Empty: no pool at all (both ARNs name none: a pool id always holds "_").
+    nowhere = statement(Resolver(TEMPLATE, stack()), role, "WriteTargetPools")["Resource"]
     no_standby = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/no-standby"
-    assert anywhere == ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/*", no_standby]
+    assert nowhere == ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/no-restore-targets", no_standby]
     listed = statement(
         Resolver(TEMPLATE, stack(RestoreTargetUserPoolIds="us-east-1_A,us-east-1_B")),
         role,

@@ -84,6 +84,11 @@ def test_writes_with_encryption_and_tags() -> None:
     assert [a for a, _, _ in mapped("PutObject", Bucket="b", Key="k", ServerSideEncryption="AES256")] == [
         "s3:PutObject"
     ]
+    # SSE-C: the algorithm header is a condition key (the bucket policy denies it), and S3 asks
+    # no KMS key for it.
+    assert mapped("PutObject", Bucket="b", Key="k", SSECustomerAlgorithm="AES256", SSECustomerKey="x") == [
+        ("s3:PutObject", "arn:aws:s3:::b/k", {"s3:x-amz-server-side-encryption-customer-algorithm": "AES256"})
+    ]
 
 
 def test_tags_deletes_copies_and_bucket_configuration() -> None:

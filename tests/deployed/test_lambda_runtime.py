@@ -37,6 +37,8 @@ EVENTS = REPO / "events"
 CACHE = REPO / ".lambda-runtime"
 BUCKET = "runtime-backups"
 REGION = "us-east-1"
+MIGRANT = "runtime-migrant"
+MIGRANT_PASSWORD = "Migr4nt-passw0rd!"  # a test user's, in the local AWS only
 
 # What the invoked interpreter runs: Lambda's import path, a context, one invocation.
 BOOTSTRAP = r"""
@@ -171,11 +173,27 @@ def world(local_aws: LocalAws) -> dict[str, str]:
     pool_id = create_pool(idp, "runtime-source")
     seed_pool(idp, pool_id, users=30, groups=3)
     target_id = create_pool(idp, "runtime-target")
+    # The migration trigger's source: a pool of its own, a client without a secret, a known password.
+    old_pool = create_pool(idp, "runtime-migration-source")
+    client_id = idp.create_user_pool_client(
+        UserPoolId=old_pool, ClientName="migration", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(
+        UserPoolId=old_pool,
+        Username=MIGRANT,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "migrant@example.com"}],
+    )
+    idp.admin_set_user_password(
+        UserPoolId=old_pool, Username=MIGRANT, Password=MIGRANT_PASSWORD, Permanent=True
+    )
     return {
         "key_arn": key_arn,
         "signing_arn": signing_arn,
         "pool_id": pool_id,
         "target_id": target_id,
+        "migration_source_id": old_pool,
+        "client_id": client_id,
         "endpoint": local_aws.endpoint_url,
     }
 
@@ -189,6 +207,9 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
         "UserPoolId": world["pool_id"],
         "LogLevel": "INFO",
         "StandbyUserPoolId": "",  # the default: no standby
+        # The migration trigger is deployed only with these set (condition MigrationEnabled).
+        "MigrationSourceUserPoolId": world["migration_source_id"],
+        "MigrationSourceClientId": world["client_id"],
     }
     env: dict[str, str] = {}
     for name, value in variables.items():
@@ -267,13 +288,14 @@ def event(name: str) -> dict[str, Any]:
     return loaded
 
 
-def test_the_template_names_the_four_handlers_this_test_runs(functions: dict[str, dict[str, Any]]) -> None:
+def test_the_template_names_the_handlers_this_test_runs(functions: dict[str, dict[str, Any]]) -> None:
     # A new function in the template must be run here too.
     assert set(functions) == {
         "FullExportFunction",
         "IncrementalExportFunction",
         "ValidatorFunction",
         "RestoreFunction",
+        "MigrateUserFunction",  # conditional: run here as deployed with MigrationSourceUserPoolId
     }
 
 
@@ -306,6 +328,13 @@ def test_every_handler_runs_with_only_the_runtime_and_the_layer(
     assert (
         restored["status"] == "complete" and restored["counts"]["created"] == plan["plan"]["users_to_create"]
     )
+
+    sign_in = event("migrate_user_authentication")
+    sign_in["userPoolId"], sign_in["userName"] = world["target_id"], MIGRANT
+    sign_in["request"]["password"] = MIGRANT_PASSWORD
+    migrated = invoke("MigrateUserFunction", sign_in, **call)
+    assert migrated["response"]["finalUserStatus"] == "CONFIRMED"
+    assert migrated["response"]["userAttributes"]["email"] == "migrant@example.com"
 
 
 def test_the_layer_and_the_package_pin_the_same_versions() -> None:

@@ -5,7 +5,8 @@ with the environment template.yaml gives it (bucket, prefix, KMS key, pool), a b
 default encryption is a real moto KMS key, as deployed. Every call its clients make is
 recorded (call_recorder), mapped to what IAM authorises (iam_calls) and evaluated against the
 function's own role resolved from template.yaml (cfn_roles, iam_policy) for the default
-parameters, with KmsKeyArn set, and with RestoreTargetUserPoolIds set. The test fails on any
+parameters, with KmsKeyArn set, and with RestoreTargetUserPoolIds set (the restore's targets are
+listed in every variant: an empty list grants no pool). The test fails on any
 denied call, and on any grant that no scenario used unless the role's
 Metadata.UnexercisedGrants says why it stays (least_privilege).
 """
@@ -31,14 +32,15 @@ from least_privilege import RoleReport, check_role, problems
 from cognito_backup import pacing
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.errors import RestoreRefusedError
+from cognito_backup.errors import RestoreRefusedError, SignInRefusedError, UserNotFoundError
 from cognito_backup.export import run_export
+from cognito_backup.migrate import SourcePool
 from cognito_backup.observability import metrics
 from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
 from cognito_backup.settings import get_settings
 from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
-from cognito_backup.validate import SnapshotInvalidError
+from cognito_backup.validate import SnapshotInvalidError, validate_snapshot
 from cognito_local.faults import Faults
 from cognito_local.inprocess import strict_cognito
 from cognito_local.keys import create_signing_key
@@ -55,6 +57,7 @@ APPS = {
     "IncrementalExportFunction": "incremental_export",
     "ValidatorFunction": "validator",
     "RestoreFunction": "restore",
+    "MigrateUserFunction": "migrate_user",
 }
 TEMPLATE = load_template()
 
@@ -82,6 +85,8 @@ class Deployment:
     source: str
     calls: dict[str, list[tuple[str, RecordedCall]]] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
+    # Parameters every variant of the stack gets (the migration trigger exists only with its own).
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def store(self) -> SnapshotStore:
@@ -98,7 +103,7 @@ class Deployment:
             region=REGION,
             account=ACCOUNT,
             stack_name=STACK,
-            parameters={"UserPoolId": self.source, **parameters},
+            parameters={"UserPoolId": self.source, **self.parameters, **parameters},
             refs={
                 "BackupBucket": BUCKET,
                 "BackupKey": self.key_id,
@@ -112,9 +117,12 @@ class Deployment:
         )
 
     def variants(self) -> dict[str, Stack]:
+        """The parameter sets checked. An empty RestoreTargetUserPoolIds grants no pool, so the
+        restores here are checked with their targets listed (as a deployment must list them)."""
+        listed = {"RestoreTargetUserPoolIds": ",".join(self.targets)} if self.targets else {}
         return {
-            "default parameters": self.stack(),
-            "KmsKeyArn set": self.stack(KmsKeyArn=self.key_arn),
+            "default parameters" + (" but the targets listed" if listed else ""): self.stack(**listed),
+            "KmsKeyArn set": self.stack(KmsKeyArn=self.key_arn, **listed),
             "RestoreTargetUserPoolIds set": self.stack(
                 RestoreTargetUserPoolIds=",".join(self.targets or ["x_y"])
             ),
@@ -234,6 +242,7 @@ MAC_CALLS = {
     "IncrementalExportFunction": {"GenerateMac"},
     "ValidatorFunction": {"VerifyMac"},
     "RestoreFunction": {"VerifyMac"},
+    "MigrateUserFunction": {"VerifyMac"},  # the snapshot fallback reads a snapshot
 }
 
 
@@ -559,3 +568,47 @@ def test_the_check_finds_a_missing_grant_and_an_unused_one(deployment: Deploymen
         "in Metadata.UnexercisedGrants: ReadSourcePool: cognito-idp:AdminDeleteUser on "
         f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{d.source} (IncrementalExportFunctionRole/export)"
     ]
+
+
+# ---------------------------------------------------------------------- migration trigger
+def test_migrate_user_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    d = deployment
+    SourcePool.forget_cache()  # what a cold container reads: the client, the pool's settings
+    idp = d.aws.cognito()
+    # An old pool whose users sign in with their e-mail: AdminGetUser finds them by it, and the
+    # trigger reads the pool's sign-in settings (DescribeUserPool) to answer right.
+    old = create_pool(idp, "old-pool", username_attributes=["email"])
+    client = idp.create_user_pool_client(
+        UserPoolId=old, ClientName="migration", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    email, password = "jane@example.com", "Old-passw0rd!"
+    idp.admin_create_user(
+        UserPoolId=old,
+        Username=email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=old, Username=email, Password=password, Permanent=True)
+    d.parameters.update(MigrationSourceUserPoolId=old, MigrationSourceClientId=client)
+
+    sign_in = load_event("migrate_user_authentication")
+    sign_in["userName"], sign_in["request"]["password"] = email, password
+    migrated = d.invoke("MigrateUserFunction", "sign-in", sign_in)
+    assert migrated["response"]["finalUserStatus"] == "CONFIRMED"
+    assert "sub" not in migrated["response"]["userAttributes"]
+    wrong = {**sign_in, "request": {**sign_in["request"], "password": "Wrong-passw0rd!"}}
+    d.invoke("MigrateUserFunction", "wrong password", wrong, raises=SignInRefusedError)
+    reset = {**load_event("migrate_user_forgot_password"), "userName": email}
+    from_pool = d.invoke("MigrateUserFunction", "reset from the pool", reset)
+    assert from_pool["response"]["messageAction"] == "SUPPRESS"
+
+    # The old pool gone: a reset answers from its newest validated snapshot.
+    snapshot = run_export(d.gateway, d.store, old).manifest_key
+    assert snapshot and validate_snapshot(d.store, snapshot, record=True).valid
+    idp.delete_user_pool(UserPoolId=old)
+    from_snapshot = d.invoke("MigrateUserFunction", "reset from the snapshot", reset)
+    assert from_snapshot["response"]["userAttributes"]["email"] == email
+    unknown = {**reset, "userName": "nobody@example.com"}
+    d.invoke("MigrateUserFunction", "unknown in the snapshot", unknown, raises=UserNotFoundError)
+
+    assert_least_privilege(d, "MigrateUserFunction")

@@ -7,7 +7,7 @@ from typing import Any
 from conftest import load_template
 
 EXPORT_ROLES = {"FullExportFunctionRole", "IncrementalExportFunctionRole"}
-VERIFY_ROLES = {"ValidatorFunctionRole", "RestoreFunctionRole"}
+VERIFY_ROLES = {"ValidatorFunctionRole", "RestoreFunctionRole", "MigrateUserFunctionRole"}
 MAC_ACTIONS = {"kms:GenerateMac", "kms:VerifyMac"}
 
 

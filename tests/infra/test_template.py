@@ -139,7 +139,9 @@ def test_globals_set_runtime_architecture_tracing_and_powertools(template: dict[
 def test_the_four_functions_exist_with_their_code_directories(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    assert set(of_type(resources, "AWS::Serverless::Function")) == set(ALL_FUNCTIONS)
+    # + the migration trigger, conditional: tests/infra/test_migrate_template.py
+    migration = {"MigrateUserFunction"}
+    assert set(of_type(resources, "AWS::Serverless::Function")) == set(ALL_FUNCTIONS) | migration
     for fn, directory in ALL_FUNCTIONS.items():
         props = function_props(template, fn)
         assert props["CodeUri"].rstrip("/") == f"functions/{directory}"
@@ -187,8 +189,11 @@ def test_role_write_actions_are_never_wildcards(
     template: dict[str, Any], resources: dict[str, Any], fn: str
 ) -> None:
     for statement in role_statements(resources, function_role(template, fn)):
-        assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement and "NotResource" not in statement
+        if statement["Effect"] == "Deny":  # guard rails on top of the Allows: only narrow writes
+            assert as_list(statement["Action"]) == ["s3:PutObject"], statement
+            continue
+        assert statement["Effect"] == "Allow"
         actions = as_list(statement["Action"])
         assert all("*" not in action for action in actions), f"{fn}: wildcard action in {actions}"
         if "*" in leaves(statement["Resource"]):
@@ -213,13 +218,21 @@ def test_reads_of_the_source_pool_use_its_exact_arn(
 def test_s3_access_is_narrowed_to_the_backup_prefix(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
+    """Reads under the prefix; every write (put, tag, delete) under the stack's own pool."""
+    pool = "${BackupBucket.Arn}/${BackupPrefix}/${UserPoolId}/"
     for fn in ALL_FUNCTIONS:
         for s in role_statements(resources, function_role(template, fn)):
             actions = as_list(s["Action"])
+            if s["Effect"] == "Deny":
+                continue
             if any(a.startswith("s3:List") for a in actions):
                 assert s["Condition"]["StringLike"]["s3:prefix"], fn
             elif any(a.startswith("s3:") for a in actions):
-                assert s["Resource"] == {"Fn::Sub": "${BackupBucket.Arn}/${BackupPrefix}/*"}, fn
+                arns = [x for x in leaves(s["Resource"]) if x.startswith("${BackupBucket.Arn}")]
+                assert arns and len(arns) == len(as_list(s["Resource"])), (fn, s["Sid"])
+                writes = [a for a in actions if not a.split(":")[1].startswith(READ_VERBS)]
+                under = pool if writes else "${BackupBucket.Arn}/${BackupPrefix}/"
+                assert all(a.startswith(under) for a in arns), (fn, s["Sid"], arns)
 
 
 def test_export_functions_run_one_at_a_time(template: dict[str, Any]) -> None:
@@ -279,24 +292,28 @@ def test_an_invalid_snapshot_raises_an_alarm(resources: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("metric", "periods", "condition"),
+    ("metric", "parameter", "default"),
     [
-        ("FullExportSucceeded", 26, "FullExportEnabled"),
-        ("IncrementalExportSucceeded", 2, "IncrementalExportEnabled"),
+        ("FullExportSucceeded", "FullExportMaxAgeHours", 26),
+        ("IncrementalExportSucceeded", "IncrementalExportMaxAgeHours", 2),
     ],
 )
 def test_stale_backup_alarms_treat_missing_data_as_breaching(
-    resources: dict[str, Any], metric: str, periods: int, condition: str
+    template: dict[str, Any], resources: dict[str, Any], metric: str, parameter: str, default: int
 ) -> None:
     (alarm,) = alarms_on(resources, "CognitoBackup", metric)
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "cognito-backup"}]
     assert alarm["Statistic"] == "Sum"
     assert alarm["Period"] == 3600
-    assert alarm["EvaluationPeriods"] == periods
-    assert alarm["DatapointsToAlarm"] == periods
+    assert alarm["EvaluationPeriods"] == {"Ref": parameter}
+    assert alarm["DatapointsToAlarm"] == {"Ref": parameter}
+    assert template["Parameters"][parameter]["Default"] == default
+    # Period x EvaluationPeriods may not exceed 7 days for hourly periods.
+    assert template["Parameters"][parameter]["MaxValue"] <= 168
     assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
     assert alarm["TreatMissingData"] == "breaching"
-    assert alarm["_condition"] == condition
+    # Whatever the schedules say: a disabled export is a stale backup, and must alarm.
+    assert alarm["_condition"] is None
 
 
 def test_failed_validations_land_in_an_encrypted_queue_that_alarms(

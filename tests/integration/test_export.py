@@ -134,6 +134,69 @@ def test_full_export_captures_users_groups_memberships_and_config(aws, store, ga
     assert config.app_clients and "ClientSecret" not in json.dumps(config.model_dump())
 
 
+def test_no_client_or_provider_secret_reaches_any_object_in_the_bucket(aws, store, gateway) -> None:
+    # Given a pool whose app client has a secret, an Apple provider with its private key and an
+    # OIDC provider with a client secret
+    cognito = aws.cognito()
+    pool_id = make_pool(cognito, extra_users=2, groups=2, big_group=1)
+    apple_key = "-----BEGIN PRIVATE KEY-----MIGTAgEAMBMGByqGSM49-----END PRIVATE KEY-----"
+    cognito.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="SignInWithApple",
+        ProviderType="SignInWithApple",
+        ProviderDetails={
+            "client_id": "com.example.app",
+            "team_id": "TEAM123456",
+            "key_id": "KEY1234567",
+            "private_key": apple_key,
+            "authorize_scopes": "email name",
+        },
+    )
+    oidc_secret = "oidc-client-secret-value-0123456789"
+    cognito.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails={
+            "client_id": "corp-client",
+            "client_secret": oidc_secret,
+            "oidc_issuer": "https://idp.example.com",
+            "authorize_scopes": "openid",
+            "attributes_request_method": "GET",
+        },
+    )
+    client_secrets = [
+        cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=c["ClientId"])["UserPoolClient"].get(
+            "ClientSecret"
+        )
+        for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    ]
+    assert any(client_secrets)
+    # When it is exported
+    result = run_export(gateway, store, pool_id)
+    assert result.status == "complete"
+    # Then no object (parts, manifest, index) holds any secret, in any form
+    s3 = aws.s3()
+    secrets = [apple_key, "MIGTAgEAMBMGByqGSM49", oidc_secret, *filter(None, client_secrets)]
+    for item in s3.list_objects_v2(Bucket=store.bucket)["Contents"]:
+        body = s3.get_object(Bucket=store.bucket, Key=item["Key"])["Body"].read()
+        text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode()
+        for secret in secrets:
+            assert secret not in text, item["Key"]
+    # and the snapshot says what a rebuild must supply
+    manifest = store.read_manifest(result.manifest_key)
+    config = next(
+        PoolConfigRecord.model_validate(r)
+        for r in read_records(store, manifest)
+        if r["type"] == "pool_config"
+    )
+    providers = {p["ProviderName"]: p for p in config.identity_providers}
+    assert providers["SignInWithApple"]["ProviderDetailsOmitted"] == ["private_key"]
+    assert providers["SignInWithApple"]["ProviderDetails"]["team_id"] == "TEAM123456"
+    assert providers["Corp"]["ProviderDetailsOmitted"] == ["client_secret"]
+    assert [c.get("GenerateSecret") for c in config.app_clients] == [True]
+
+
 def test_parts_match_manifest_and_are_encrypted_and_checksummed(aws, store, gateway) -> None:
     pool_id = make_pool(aws.cognito(), extra_users=10, groups=3, big_group=5)
     result = run_export(gateway, store, pool_id, options=ExportOptions(part_max_bytes=2_000))

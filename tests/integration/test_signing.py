@@ -393,7 +393,10 @@ def test_an_incremental_never_builds_on_an_unsigned_base(world: World) -> None:
 # ---------------------------------------------------------------------- no key
 
 
-def test_an_export_without_a_signing_key_refuses_before_writing(world: World) -> None:
+def test_an_export_without_a_signing_key_refuses_before_writing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COGNITO_BACKUP_SIGNING_KEY")
     unsigned = SnapshotStore(world.aws.s3(), world.store.bucket)
     with pytest.raises(UsageError, match="needs the signing key"):
         run_export(world.gateway, unsigned, world.source)

@@ -35,6 +35,7 @@ DEFAULT_QUOTAS: Mapping[str, float] = {
     "UserDeletion": 25,
     "UserAccountRecovery": 30,
     "UserPoolResourceUpdate": 15,
+    "UserAuthentication": 120,
 }
 
 _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
@@ -66,6 +67,7 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     ),
     "UserDeletion": ("AdminDeleteUser",),
     "UserAccountRecovery": ("AdminSetUserPassword", "AdminResetUserPassword"),
+    "UserAuthentication": ("AdminInitiateAuth",),
     "UserPoolResourceUpdate": (
         "CreateGroup",
         "UpdateGroup",

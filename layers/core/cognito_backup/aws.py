@@ -58,5 +58,9 @@ class AwsClients:
         retries 5xx (KMSInternalException), throttling and connection errors, as for S3."""
         return self._client("kms", Config(retries={"mode": "standard", "max_attempts": 5}))
 
+    def sts(self) -> Any:
+        """GetCallerIdentity (needs no permission): the account a rebuilt pool lands in."""
+        return self._client("sts", Config(retries={"mode": "standard", "max_attempts": 5}))
+
     def events(self) -> Any:
         return self._client("events", Config(retries={"mode": "standard", "max_attempts": 5}))

@@ -98,7 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restore", parents=[common], help="rebuild a pool from a snapshot")
     r.add_argument("--bucket", required=True)
     r.add_argument("--manifest", required=True)
-    r.add_argument("--target-user-pool-id", required=True)
+    target = r.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-user-pool-id")
+    target.add_argument(
+        "--create-target-pool",
+        metavar="NAME",
+        help="create the pool from the snapshot's configuration (in --region), then restore into it",
+    )
+    r.add_argument(
+        "--idp-secrets",
+        metavar="FILE",
+        help='with --create-target-pool: JSON {"<provider>": {"client_secret": "..."}}',
+    )
     r.add_argument("--dry-run", action="store_true")
     r.add_argument("--username", action="append", default=[], help="restore only these users (repeatable)")
     r.add_argument(
@@ -254,12 +265,24 @@ def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .pacing import Deadline
     from .restore import RestoreOptions, run_restore
 
+    if args.idp_secrets and not args.create_target_pool:
+        raise UsageError("--idp-secrets goes with --create-target-pool")
     clients = _clients(args)
+    store = _store(args, clients)
+    gateway = _gateway(clients)
+    target_pool_id = args.target_user_pool_id
+    rebuilt: dict[str, Any] | None = None
+    if args.create_target_pool:
+        # The bucket is read where it is (the environment's Region); --region is the new pool's.
+        store = _store(args, AwsClients(endpoint_url=args.endpoint_url))
+        rebuilt, target_pool_id = _create_target_pool(args, store, clients, gateway, out)
+        if target_pool_id is None:
+            return 0
     report = run_restore(
-        _gateway(clients),
-        _store(args, clients),
+        gateway,
+        store,
         args.manifest,
-        args.target_user_pool_id,
+        target_pool_id,
         options=RestoreOptions(
             dry_run=args.dry_run,
             usernames=args.username or None,
@@ -274,8 +297,74 @@ def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         deadline=Deadline.never(),
     )
     data = report.model_dump(mode="json")
-    _emit(args, out, data, report.summary_lines())
+    lines = report.summary_lines()
+    if rebuilt is not None:
+        data["rebuild"] = rebuilt
+        lines = [*lines, *_rebuild_lines(rebuilt)]
+    _emit(args, out, data, lines)
     return 0 if report.status == "complete" else 1
+
+
+def _create_target_pool(
+    args: argparse.Namespace, store: SnapshotStore, clients: AwsClients, gateway: CognitoGateway, out: TextIO
+) -> tuple[dict[str, Any], str | None]:
+    """The pool of `--create-target-pool`, made (or found, on a re-run) from a snapshot that
+    has passed validation: nothing is created from a snapshot that does not. The dry run
+    answers the blueprint and no pool id."""
+    from .chain import open_view
+    from .rebuild import Builder, blueprint, load_idp_secrets
+    from .validate import validate_snapshot
+
+    verdict = validate_snapshot(store, args.manifest, record=False)
+    if not verdict.valid and not args.force:
+        raise UsageError(f"refused: snapshot {args.manifest} is not valid ({len(verdict.failures)} problems)")
+    view = open_view(store, args.manifest)
+    config = view.config()
+    if config is None:
+        raise UsageError("refused: the snapshot holds no pool configuration to create a pool from")
+    identity = clients.sts().get_caller_identity()
+    plan = blueprint(
+        config,
+        pool_name=args.create_target_pool,
+        snapshot_id=view.chain[-1].manifest.snapshot_id,
+        region=clients.region or "",
+        account=str(identity["Account"]),
+        idp_secrets=load_idp_secrets(args.idp_secrets) if args.idp_secrets else None,
+    )
+    if args.dry_run:
+        summary = plan.summary()
+        _emit(args, out, {"dry_run": True, "create_target_pool": summary}, _blueprint_lines(summary))
+        return summary, None
+    result = Builder(gateway).build(plan)
+    if not args.json:
+        out.write(f"target_user_pool_id: {result.user_pool_id}\n")
+        out.flush()
+    return result.as_dict(), result.user_pool_id
+
+
+def _blueprint_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        f"dry run: would create pool {summary['pool_name']!r} in {summary['region']} "
+        f"from snapshot {summary['snapshot_id']}",
+        f"  app clients: {', '.join(summary['app_clients']) or '-'}",
+        f"  resource servers: {', '.join(summary['resource_servers']) or '-'}",
+        f"  identity providers: {', '.join(summary['identity_providers']) or '-'}",
+        f"  domain: {summary['domain'] or '-'}",
+    ]
+    return lines + _not_carried(summary["not_carried_over"])
+
+
+def _rebuild_lines(rebuilt: dict[str, Any]) -> list[str]:
+    verb = "created" if rebuilt["created_pool"] else "continued"
+    lines = [f"{verb} pool {rebuilt['target_user_pool_id']} from the snapshot's configuration"]
+    lines += [f"  client {old} -> {new}" for old, new in rebuilt["client_ids"].items()]
+    return lines + _not_carried(rebuilt["not_carried_over"])
+
+
+def _not_carried(references: list[dict[str, str]]) -> list[str]:
+    if not references:
+        return ["  everything in the snapshot's configuration was carried over"]
+    return ["  not carried over:"] + [f"    {r['kind']} {r['name']}: {r['reason']}" for r in references]
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

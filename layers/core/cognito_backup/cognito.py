@@ -7,18 +7,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from . import config_fields
+from .config_fields import keep_fields
 from .errors import (
     AccessDeniedError,
     BackupError,
     CognitoError,
     GroupExistsError,
     PoolNotFoundError,
+    SignInRefusedError,
     UsageError,
     UserExistsError,
     UserNotFoundError,
@@ -53,24 +55,16 @@ def is_transient(exc: ClientError) -> bool:
     return code in RETRYABLE_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
 
 
-# Keys that hold secrets in describe responses: never written to a snapshot.
-SECRET_KEYS = frozenset({"ClientSecret", "client_secret"})
+# Definite refusals of a sign-in (AdminInitiateAuth): the password is not proven.
+SIGN_IN_REFUSALS = frozenset(
+    {"NotAuthorizedException", "PasswordResetRequiredException", "UserNotConfirmedException"}
+)
 
 # The creation-only settings of a pool that change what a username means.
 USERNAME_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
 
 # Sub prefixes: `sub ^= "0"` .. `"f"` split a pool into 16 disjoint shards.
 SUB_SHARDS = tuple("0123456789abcdef")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items() if k not in SECRET_KEYS and k != "ResponseMetadata"}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def user_from_api(raw: dict[str, Any]) -> UserRecord:
@@ -211,7 +205,7 @@ class CognitoGateway:
             raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
         except PoolNotFoundError as exc:
             raise PoolNotFoundError(f"no such user pool: {pool_id}") from exc
-        pool: dict[str, Any] = _jsonable(resp["UserPool"])
+        pool = keep_fields(resp["UserPool"], config_fields.USER_POOL)
         return pool
 
     def list_users_page(
@@ -270,26 +264,27 @@ class CognitoGateway:
                 return
 
     def pool_config(self, pool_id: str) -> PoolConfigRecord:
-        """Everything a restore needs to build a matching pool; never a secret."""
+        """Everything a rebuild needs to make a matching pool: the fields `config_fields` names,
+        never a secret."""
         pool = self.describe_pool(pool_id)
-        mfa = _jsonable(self.call("get_user_pool_mfa_config", UserPoolId=pool_id))
+        mfa = keep_fields(self.call("get_user_pool_mfa_config", UserPoolId=pool_id), config_fields.MFA_CONFIG)
         clients = []
         for client_id in self._paged_ids("list_user_pool_clients", "UserPoolClients", "ClientId", pool_id):
             desc = self.call("describe_user_pool_client", UserPoolId=pool_id, ClientId=client_id)
-            clients.append(_jsonable(desc["UserPoolClient"]))
+            clients.append(keep_fields(desc["UserPoolClient"], config_fields.APP_CLIENT))
         providers = []
         for name in self._paged_ids("list_identity_providers", "Providers", "ProviderName", pool_id):
             desc = self.call("describe_identity_provider", UserPoolId=pool_id, ProviderName=name)
-            providers.append(_jsonable(desc["IdentityProvider"]))
+            providers.append(keep_fields(desc["IdentityProvider"], config_fields.IDENTITY_PROVIDER))
         servers = []
         for ident in self._paged_ids("list_resource_servers", "ResourceServers", "Identifier", pool_id):
             desc = self.call("describe_resource_server", UserPoolId=pool_id, Identifier=ident)
-            servers.append(_jsonable(desc["ResourceServer"]))
+            servers.append(keep_fields(desc["ResourceServer"], config_fields.RESOURCE_SERVER))
         domain = None
         domain_name = pool.get("CustomDomain") or pool.get("Domain")
         if domain_name:
             desc = self.call("describe_user_pool_domain", Domain=domain_name)
-            domain = _jsonable(desc.get("DomainDescription")) or None
+            domain = keep_fields(desc.get("DomainDescription") or {}, config_fields.DOMAIN) or None
         return PoolConfigRecord(
             user_pool=pool,
             mfa_config=mfa,
@@ -480,3 +475,38 @@ class CognitoGateway:
             self.call("delete_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
         except _NoSuchGroup:
             return
+
+    # ------------------------------------------------------------------ migration trigger
+    def check_password(self, pool_id: str, client_id: str, username: str, password: str) -> str | None:
+        """Whether the pool accepts this password (AdminInitiateAuth, ADMIN_USER_PASSWORD_AUTH).
+
+        Returns None when the pool answered with tokens (discarded), or the name of the
+        challenge it asked for next (NEW_PASSWORD_REQUIRED, SMS_MFA, ...): Cognito checks the
+        password before it asks for any challenge, so either answer proves the password.
+        Raises SignInRefusedError on a refusal (wrong password, disabled user, reset required,
+        unconfirmed) and UserNotFoundError for an unknown user, both without Cognito's message
+        and `from None`: moto's, at least, quotes the username.
+        """
+        try:
+            resp = self.call(
+                "admin_initiate_auth",
+                UserPoolId=pool_id,
+                ClientId=client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": password},
+            )
+        except (AccessDeniedError, CognitoError, UserNotFoundError) as exc:
+            cause = exc.__cause__
+            code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+            if code == "UserNotFoundException":
+                raise UserNotFoundError("no such user in the source pool") from None
+            if code in SIGN_IN_REFUSALS:
+                raise SignInRefusedError(f"the source pool refused the sign-in ({code})") from None
+            raise
+        challenge = resp.get("ChallengeName")
+        return str(challenge) if challenge else None
+
+    def client_has_secret(self, pool_id: str, client_id: str) -> bool:
+        """Whether an app client has a secret (AdminInitiateAuth then needs a SECRET_HASH)."""
+        resp = self.call("describe_user_pool_client", UserPoolId=pool_id, ClientId=client_id)
+        return bool(resp["UserPoolClient"].get("ClientSecret"))

@@ -98,3 +98,8 @@ class StorageError(BackupError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+class SignInRefusedError(BackupError):
+    """A pool refused a sign-in (wrong password, disabled user, reset required): the message
+    names no user and carries no text of Cognito's, which may quote the username."""

@@ -246,11 +246,14 @@ class ExportRun:
                         active[cursor] = page.next_token
                     else:
                         del active[cursor]
+                    # After every page, not every wait: how many pages finish together is a
+                    # matter of timing, and where a run may stop must not be. A finished page
+                    # not yet handled stays in `active` and is fetched again by the next run.
+                    if self._boundary():
+                        for pending in in_flight:
+                            pending.cancel()
+                        return False
                 fill()
-                if self._boundary():
-                    for future in in_flight:
-                        future.cancel()
-                    return False
         return True
 
     # ------------------------------------------------------------------ records

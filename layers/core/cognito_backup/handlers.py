@@ -8,6 +8,8 @@ names no user: usernames and e-mail addresses stay in the reports in S3.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -17,8 +19,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import BackupError, UsageError
+from .errors import BackupError, SignInRefusedError, UsageError, UserNotFoundError
 from .export import ExportOptions, run_export
+from .migrate import MigrationEvent, MigrationSource, migrate_user
 from .models import utcnow
 from .notify import publish_verdict
 from .observability import logger, metrics
@@ -383,3 +386,56 @@ def _standby_of(request: RestoreEvent, settings: Settings, store: SnapshotStore)
     key = standby_key(settings.backup_prefix, source, request.target_user_pool_id)
     raw = store.get_json(key)
     return _Standby(store, key, StandbyMarker.model_validate(raw) if raw else None)
+
+
+# --------------------------------------------------------------------------- migration trigger
+
+
+def parse_migration_event(event: Any) -> MigrationEvent:
+    """The user-migration trigger event; a malformed one is refused naming the bad fields
+    (pydantic's messages name fields and types, never the values: the event holds a password)."""
+    return _parse(event, MigrationEvent, "migration trigger")
+
+
+def migrate_user_handler(
+    event: Any,
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Answer Cognito's user-migration trigger: the event, with `response` filled in.
+
+    The answer carries the user's attributes, as the trigger must; logs and metrics carry the
+    trigger source, where the answer came from and the snapshot id, never a name or a value.
+    A refusal (wrong password, unknown user) raises, and is counted as UserMigrationRefused
+    so that the errors alarm can tell refusals, which are routine, from failures.
+    """
+    request = parse_migration_event(event)
+    settings = settings or get_settings()
+    source = MigrationSource.from_env(os.environ if environ is None else environ, settings.backup_prefix)
+    rt = runtime or Runtime(settings)
+    gateway = rt.gateway_in(source.region)
+    try:
+        migrated = migrate_user(gateway, rt.store, source, request)
+    except (SignInRefusedError, UserNotFoundError) as exc:
+        metrics.add_metric(name="UserMigrationRefused", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "user migration refused",
+            extra={"trigger_source": request.triggerSource, "reason": type(exc).__name__},
+        )
+        raise
+    metrics.add_metric(name="UserMigrated", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "user migrated",
+        extra={
+            "trigger_source": request.triggerSource,
+            "origin": migrated.origin,
+            "challenge": migrated.challenge,
+            "snapshot_id": migrated.snapshot_id,
+            "attributes": len(migrated.response.userAttributes),
+            "cognito_calls": gateway.stats.calls,
+        },
+    )
+    answer = dict(event)
+    answer["response"] = {**(event.get("response") or {}), **migrated.response.model_dump(exclude_none=True)}
+    return answer

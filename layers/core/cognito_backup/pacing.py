@@ -32,6 +32,10 @@ DEFAULT_QUOTAS: dict[str, float] = {
     "UserAccountRecovery": 30.0,
     "UserPoolResourceUpdate": 15.0,
     "UserDeletion": 25.0,
+    "UserPoolRead": 15.0,
+    "UserPoolUpdate": 15.0,
+    "UserPoolClientUpdate": 15.0,
+    "UserAuthentication": 120.0,
 }
 
 # Seconds of quota a bucket may hold: under the one second the service is modelled with,
@@ -69,6 +73,16 @@ OPERATION_CATEGORY: dict[str, str] = {
     "delete_group": "UserPoolResourceUpdate",
     "add_custom_attributes": "UserPoolResourceUpdate",
     "admin_delete_user": "UserDeletion",
+    # A rebuild (rebuild.py): a few calls per pool, paced all the same.
+    "list_user_pools": "UserPoolRead",
+    "create_user_pool": "UserPoolUpdate",
+    "set_user_pool_mfa_config": "UserPoolUpdate",
+    "create_resource_server": "UserPoolResourceUpdate",
+    "create_identity_provider": "UserPoolResourceUpdate",
+    "create_user_pool_domain": "UserPoolResourceUpdate",
+    "create_user_pool_client": "UserPoolClientUpdate",
+    # The migration trigger's password check against the source pool.
+    "admin_initiate_auth": "UserAuthentication",
 }
 
 

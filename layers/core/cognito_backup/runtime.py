@@ -38,3 +38,13 @@ class Runtime:
         self.gateway = CognitoGateway(
             self.clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=settings.quota_fraction)
         )
+
+    def gateway_in(self, region: str) -> CognitoGateway:
+        """A gateway for a pool of another region (the migration trigger's source pool may be
+        in one): the pool id's prefix is its region. The same gateway for this region."""
+        if region == self.clients.region:
+            return self.gateway
+        clients = AwsClients(region=region, endpoint_url=self.settings.endpoint_url)
+        return CognitoGateway(
+            clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=self.settings.quota_fraction)
+        )

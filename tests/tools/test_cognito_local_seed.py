@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,11 +81,12 @@ def test_seeding_twice_is_refused(cognito: Any) -> None:
         seed_pool(cognito, pool, users=5)
 
 
-def test_twenty_thousand_users_seed_in_seconds(cognito: Any) -> None:
+def test_twenty_thousand_users_seed_straight_into_the_backend(cognito: Any) -> None:
+    # How fast is make bench's business (docs/benchmarks.md); here, that the direct path is the
+    # one taken (no API call per user) and that the result pages like any pool.
     pool = create_pool(cognito, "big")
-    started = time.perf_counter()
     summary = seed_pool(cognito, pool, users=20_000, groups=10, big_group_members=500)
-    assert time.perf_counter() - started < 15
+    assert summary.direct
     assert summary.users == 20_000
     page = cognito.list_users(UserPoolId=pool, Limit=60)
     assert len(page["Users"]) == 60 and page["PaginationToken"]

@@ -1,0 +1,196 @@
+"""Rebuild anywhere: `restore --create-target-pool` makes the pool itself from a snapshot, in
+another Region, then restores the users into it; what it cannot carry over it lists."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from pools import ACCOUNT, pool_state, rich_pool, settings
+
+from cognito_backup import cli
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.export import run_export
+from cognito_backup.models import PoolConfigRecord
+from cognito_backup.pacing import Pacer
+from cognito_backup.rebuild import Builder, blueprint
+
+OTHER_REGION = "eu-west-1"
+
+
+@pytest.mark.parametrize("email_usernames", [True, False], ids=["email-usernames", "alias-attributes"])
+def test_a_pool_is_rebuilt_in_another_region_with_its_settings_and_users(
+    aws, store, gateway, email_usernames
+) -> None:
+    # Given a rich pool in us-east-1, exported
+    source_idp = aws.cognito()
+    source = rich_pool(source_idp, email_usernames=email_usernames)
+    manifest = run_export(gateway, store, source).manifest_key
+    assert manifest
+    # When it is rebuilt in another Region through the CLI
+    out, err = io.StringIO(), io.StringIO()
+    args = [
+        "restore",
+        "--bucket",
+        store.bucket,
+        "--manifest",
+        manifest,
+        "--create-target-pool",
+        "rebuilt",
+        "--region",
+        OTHER_REGION,
+    ]
+    code = cli.main(args, out, err)
+    assert code == 0, err.getvalue() + out.getvalue()
+    lines = out.getvalue().splitlines()
+    new_id = next(line.split(": ", 1)[1] for line in lines if line.startswith("target_user_pool_id: "))
+    assert new_id.startswith(f"{OTHER_REGION}_")
+    # Then every setting, client, scope and user is there, in the other Region
+    target_idp = boto3.client("cognito-idp", region_name=OTHER_REGION)
+    assert settings(target_idp, new_id) == settings(source_idp, source)
+    assert pool_state(target_idp, new_id) == pool_state(source_idp, source)
+    domain = target_idp.describe_user_pool(UserPoolId=new_id)["UserPool"].get("Domain")
+    assert domain == source_idp.describe_user_pool(UserPoolId=source)["UserPool"]["Domain"]
+    # And the report maps old to new client ids and names what it did not carry over
+    old_ids = {c["ClientId"] for c in source_idp.list_user_pool_clients(UserPoolId=source)["UserPoolClients"]}
+    new_ids = {c["ClientId"] for c in target_idp.list_user_pool_clients(UserPoolId=new_id)["UserPoolClients"]}
+    text = out.getvalue()
+    for old in old_ids:
+        assert f"client {old} -> " in text
+    assert any(f"-> {new}" in text for new in new_ids)
+    assert "lambda_trigger PreSignUp" in text
+    assert "@example.com" not in err.getvalue()
+
+    # And a second run continues into the same pool instead of making another
+    again = io.StringIO()
+    assert cli.main(args, again, io.StringIO()) == 0
+    assert f"target_user_pool_id: {new_id}" in again.getvalue()
+    assert len(target_idp.list_user_pools(MaxResults=60)["UserPools"]) == 1
+    assert len(target_idp.list_user_pool_clients(UserPoolId=new_id)["UserPoolClients"]) == 2
+
+
+def test_the_dry_run_shows_the_pool_it_would_create_and_creates_nothing(aws, store, gateway) -> None:
+    source = rich_pool(aws.cognito(), email_usernames=True)
+    manifest = run_export(gateway, store, source).manifest_key
+    out = io.StringIO()
+    args = [
+        "restore",
+        "--bucket",
+        store.bucket,
+        "--manifest",
+        str(manifest),
+        "--create-target-pool",
+        "dry",
+        "--region",
+        OTHER_REGION,
+        "--dry-run",
+        "--json",
+    ]
+    assert cli.main(args, out, io.StringIO()) == 0
+    summary = json.loads(out.getvalue())["create_target_pool"]
+    assert summary["pool_name"] == "dry" and summary["region"] == OTHER_REGION
+    assert sorted(summary["app_clients"]) == ["backend", "web"]
+    assert summary["resource_servers"] == ["https://api.example.com"]
+    assert summary["create_user_pool"]["UsernameAttributes"] == ["email"]
+    assert (
+        boto3.client("cognito-idp", region_name=OTHER_REGION).list_user_pools(MaxResults=60)["UserPools"]
+        == []
+    )
+
+
+def test_a_pool_of_that_name_not_made_from_the_snapshot_is_not_touched(aws, store, gateway) -> None:
+    source = rich_pool(aws.cognito(), email_usernames=True)
+    manifest = run_export(gateway, store, source).manifest_key
+    other = boto3.client("cognito-idp", region_name=OTHER_REGION)
+    other.create_user_pool(PoolName="taken")
+    err = io.StringIO()
+    args = [
+        "restore",
+        "--bucket",
+        store.bucket,
+        "--manifest",
+        str(manifest),
+        "--create-target-pool",
+        "taken",
+        "--region",
+        OTHER_REGION,
+    ]
+    assert cli.main(args, io.StringIO(), err) == 2
+    assert "already exists" in err.getvalue()
+    (pool,) = other.list_user_pools(MaxResults=60)["UserPools"]
+    assert other.list_users(UserPoolId=pool["Id"])["Users"] == []
+
+
+def test_a_provider_without_its_secret_is_listed_and_with_it_is_created(aws, store, gateway) -> None:
+    cognito = aws.cognito()
+    source = rich_pool(cognito, email_usernames=True)
+    cognito.create_identity_provider(
+        UserPoolId=source,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails={
+            "client_id": "corp",
+            "client_secret": "s3cr3t",
+            "oidc_issuer": "https://idp.example.com",
+            "authorize_scopes": "openid",
+            "attributes_request_method": "GET",
+        },
+        AttributeMapping={"email": "email"},
+    )
+    snapshot = run_export(gateway, store, source)
+    config = next(
+        r
+        for p in store.read_manifest(str(snapshot.manifest_key)).parts
+        if p.kind == "config"
+        for r in store.iter_records(p)
+        if isinstance(r, PoolConfigRecord)
+    )
+    without = blueprint(config, pool_name="a", snapshot_id="s", region=OTHER_REGION, account=ACCOUNT)
+    assert without.identity_providers == []
+    assert [(r.kind, r.name) for r in without.references if r.kind == "identity_provider"] == [
+        ("identity_provider", "Corp")
+    ]
+    secrets = {"Corp": {"client_secret": "supplied"}}
+    plan = blueprint(
+        config, pool_name="b", snapshot_id="s", region=OTHER_REGION, account=ACCOUNT, idp_secrets=secrets
+    )
+    target_gw = CognitoGateway(
+        boto3.client("cognito-idp", region_name=OTHER_REGION), Pacer(quotas={}), base_delay=0
+    )
+    result = Builder(target_gw).build(plan)
+    provider = target_gw.call(
+        "describe_identity_provider", UserPoolId=result.user_pool_id, ProviderName="Corp"
+    )
+    assert provider["IdentityProvider"]["ProviderDetails"]["client_secret"] == "supplied"
+    assert result.created["identity_providers"] == 1 and len(result.client_ids) == 2
+
+
+def test_references_of_another_region_or_account_are_listed_not_set() -> None:
+    config = PoolConfigRecord(
+        user_pool={
+            "Name": "p",
+            "EmailConfiguration": {
+                "EmailSendingAccount": "DEVELOPER",
+                "SourceArn": f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/example.com",
+                "ReplyToEmailAddress": "help@example.com",
+            },
+            "SmsConfiguration": {"SnsCallerArn": "arn:aws:iam::999999999999:role/sms", "ExternalId": "x"},
+            "LambdaConfig": {"PostConfirmation": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"},
+        },
+        app_clients=[{"ClientId": "c", "ClientName": "c", "AnalyticsConfiguration": {"ApplicationId": "a"}}],
+        domain={"Domain": "auth.example.com", "CustomDomainConfig": {"CertificateArn": "arn:aws:acm:..."}},
+    )
+    plan = blueprint(config, pool_name="n", snapshot_id="s", region=OTHER_REGION, account=ACCOUNT)
+    assert plan.create_pool["EmailConfiguration"] == {
+        "ReplyToEmailAddress": "help@example.com",
+        "EmailSendingAccount": "COGNITO_DEFAULT",
+    }
+    assert "SmsConfiguration" not in plan.create_pool and "LambdaConfig" not in plan.create_pool
+    assert plan.domain is None
+    kinds = sorted(r.kind for r in plan.references)
+    assert kinds == ["analytics", "domain", "email", "lambda_trigger", "sms"]
+    # The same SES identity in its own Region and account is honoured
+    here = blueprint(config, pool_name="n", snapshot_id="s", region="us-east-1", account=ACCOUNT)
+    assert here.create_pool["EmailConfiguration"]["SourceArn"].endswith("identity/example.com")

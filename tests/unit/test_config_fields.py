@@ -1,0 +1,171 @@
+"""The configuration a snapshot keeps is an allowlist: every field Cognito can return is either
+named as kept or named as not kept (with why), and no secret passes through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+import pytest
+
+from cognito_backup import config_fields as cf
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.pacing import Pacer
+
+MODEL = botocore.session.get_session().get_service_model("cognito-idp")
+
+# Each describe answer the export reads, the structure in it, and the shape that filters it.
+ANSWERS = [
+    ("DescribeUserPool", "UserPool", cf.USER_POOL),
+    ("GetUserPoolMfaConfig", None, cf.MFA_CONFIG),
+    ("DescribeUserPoolClient", "UserPoolClient", cf.APP_CLIENT),
+    ("DescribeIdentityProvider", "IdentityProvider", cf.IDENTITY_PROVIDER),
+    ("DescribeResourceServer", "ResourceServer", cf.RESOURCE_SERVER),
+    ("DescribeUserPoolDomain", "DomainDescription", cf.DOMAIN),
+]
+
+
+def _uncovered(shape: Any, kept: Mapping[str, Any], not_kept: Mapping[str, str], path: str) -> Iterator[str]:
+    """Paths of fields botocore's model returns that the spec neither keeps nor names as not
+    kept, of structures kept whole (a new nested field would pass unexamined), and of names
+    the spec has that the model does not (a typo keeps nothing)."""
+    for name, member in shape.members.items():
+        here = f"{path}.{name}"
+        if name in not_kept:
+            continue
+        if name not in kept:
+            yield f"{here}: neither kept nor listed as not kept"
+            continue
+        spec = kept[name]
+        target = member.member if member.type_name == "list" else member
+        if target.type_name == "structure":
+            if not isinstance(spec, Mapping):
+                yield f"{here}: a structure must name its fields"
+            else:
+                yield from _uncovered(target, spec, {}, here)
+        elif target.type_name == "map":
+            if not (spec is cf.KEEP or isinstance(spec, cf.MapKeys)):
+                yield f"{here}: a map is kept whole or by its keys"
+        elif spec is not cf.KEEP:
+            yield f"{here}: a scalar is kept as it is"
+    for name in [*kept, *not_kept]:
+        if name not in shape.members:
+            yield f"{path}.{name}: not in Cognito's model"
+
+
+@pytest.mark.parametrize(("operation", "key", "spec"), ANSWERS, ids=[a[0] for a in ANSWERS])
+def test_every_field_cognito_returns_is_kept_or_named_as_not_kept(
+    operation: str, key: str | None, spec: cf.Shape
+) -> None:
+    output = MODEL.operation_model(operation).output_shape
+    shape = output.members[key] if key else output
+    assert list(_uncovered(shape, spec.kept, spec.not_kept, operation)) == []
+
+
+# Every field an identity provider or app client can hold a secret in, with a value that must
+# never reach a snapshot; plus a key Cognito might add one day (allowlist: dropped as well).
+SECRETS = {
+    "client_secret": "SECRET-oidc-client-secret",
+    "private_key": "SECRET-----BEGIN PRIVATE KEY-----apple",
+    "some_future_secret": "SECRET-unknown-key",
+}
+CLIENT_SECRET = "SECRET-app-client-secret"
+
+
+class DescribingClient:
+    """Answers the describe calls of `CognitoGateway.pool_config` with secrets everywhere."""
+
+    class meta:
+        region_name = "us-east-1"
+
+    def describe_user_pool(self, **_: Any) -> dict[str, Any]:
+        return {
+            "UserPool": {
+                "Id": "us-east-1_abc",
+                "Name": "p",
+                "CreationDate": datetime(2026, 1, 2, tzinfo=UTC),
+                "EstimatedNumberOfUsers": 7,
+                "Domain": "my-prefix",
+                "Policies": {"PasswordPolicy": {"MinimumLength": 12, "SomethingNew": "x"}},
+                "SchemaAttributes": [
+                    {"Name": "custom:t", "Mutable": False, "StringAttributeConstraints": {"MaxLength": "9"}}
+                ],
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    def get_user_pool_mfa_config(self, **_: Any) -> dict[str, Any]:
+        return {"MfaConfiguration": "OPTIONAL", "SoftwareTokenMfaConfiguration": {"Enabled": True}}
+
+    def list_user_pool_clients(self, **_: Any) -> dict[str, Any]:
+        return {"UserPoolClients": [{"ClientId": "c1"}, {"ClientId": "c2"}]}
+
+    def describe_user_pool_client(self, ClientId: str, **_: Any) -> dict[str, Any]:
+        client: dict[str, Any] = {"ClientId": ClientId, "ClientName": ClientId, "ExplicitAuthFlows": ["A"]}
+        if ClientId == "c1":
+            client["ClientSecret"] = CLIENT_SECRET
+        return {"UserPoolClient": client}
+
+    def list_identity_providers(self, **_: Any) -> dict[str, Any]:
+        return {"Providers": [{"ProviderName": "SignInWithApple"}, {"ProviderName": "Oidc"}]}
+
+    def describe_identity_provider(self, ProviderName: str, **_: Any) -> dict[str, Any]:
+        details = {"client_id": "id-1", "authorize_scopes": "email", "team_id": "T", "key_id": "K"}
+        return {
+            "IdentityProvider": {
+                "ProviderName": ProviderName,
+                "ProviderType": "SignInWithApple" if ProviderName == "SignInWithApple" else "OIDC",
+                "ProviderDetails": {**details, **SECRETS},
+                "AttributeMapping": {"email": "email"},
+            }
+        }
+
+    def list_resource_servers(self, **_: Any) -> dict[str, Any]:
+        return {"ResourceServers": [{"Identifier": "api"}]}
+
+    def describe_resource_server(self, **_: Any) -> dict[str, Any]:
+        return {"ResourceServer": {"Identifier": "api", "Name": "API", "Scopes": [{"ScopeName": "read"}]}}
+
+    def describe_user_pool_domain(self, **_: Any) -> dict[str, Any]:
+        return {"DomainDescription": {"Domain": "my-prefix", "Status": "ACTIVE", "Version": "1"}}
+
+
+def test_no_secret_cognito_can_return_is_written_and_what_a_rebuild_needs_is() -> None:
+    gateway = CognitoGateway(DescribingClient(), Pacer(quotas={}), base_delay=0.0)
+    record = gateway.pool_config("us-east-1_abc")
+    written = json.dumps(record.model_dump(mode="json"))
+    for secret in [*SECRETS.values(), CLIENT_SECRET]:
+        assert secret not in written
+    assert "SECRET" not in written
+    # What a rebuild needs survives: settings, non-secret provider details, which secrets were there
+    assert record.user_pool["Policies"] == {"PasswordPolicy": {"MinimumLength": 12}}
+    assert record.user_pool["CreationDate"] == "2026-01-02T00:00:00+00:00"
+    assert record.user_pool["SchemaAttributes"][0]["StringAttributeConstraints"] == {"MaxLength": "9"}
+    assert "EstimatedNumberOfUsers" not in record.user_pool
+    clients = {c["ClientId"]: c for c in record.app_clients}
+    assert clients["c1"].get("GenerateSecret") is True and "GenerateSecret" not in clients["c2"]
+    for provider in record.identity_providers:
+        assert provider["ProviderDetails"] == {
+            "client_id": "id-1",
+            "authorize_scopes": "email",
+            "team_id": "T",
+            "key_id": "K",
+        }
+        assert provider[cf.PROVIDER_DETAILS_OMITTED] == sorted(SECRETS)
+    assert record.resource_servers == [
+        {"Identifier": "api", "Name": "API", "Scopes": [{"ScopeName": "read"}]}
+    ]
+    assert record.domain == {"Domain": "my-prefix", "Status": "ACTIVE", "Version": "1"}
+    assert record.mfa_config == {
+        "MfaConfiguration": "OPTIONAL",
+        "SoftwareTokenMfaConfiguration": {"Enabled": True},
+    }
+
+
+def test_a_field_of_an_unexpected_shape_keeps_nothing_rather_than_everything() -> None:
+    # A structure answered as a string (or a future shape change) cannot smuggle a value in.
+    kept = cf.keep_fields({"Policies": "raw", "Name": "p"}, cf.USER_POOL)
+    assert kept == {"Policies": None, "Name": "p"}
