@@ -34,6 +34,7 @@ def cli(local: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
         AWS_ACCESS_KEY_ID="e2e",
         AWS_SECRET_ACCESS_KEY="e2e",
         AWS_REGION="us-east-1",
+        COGNITO_BACKUP_SIGNING_KEY=local.signing_key(),  # an ARN: called in its own region
     )
     exe = shutil.which("cognito-backup", path=str(Path(sys.executable).parent))
     assert exe, "the cognito-backup entry point is installed"

@@ -9,7 +9,7 @@ import pytest
 
 from cognito_backup.errors import SignatureError, UsageError
 from cognito_backup.models import Manifest
-from cognito_backup.signing import ManifestSigning, canonical_json, key_uuid, manifest_digest
+from cognito_backup.signing import ManifestSigning, canonical_json, key_region, key_uuid, manifest_digest
 
 ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -123,3 +123,11 @@ def test_signature_reasons_are_the_four_named() -> None:
     with pytest.raises(ValueError, match="unknown"):
         SignatureError("k", "wrong")
     assert SignatureError("k", "other_key", "x").reason == "other_key"
+
+
+def test_a_key_arn_is_called_in_its_own_region() -> None:
+    assert key_region(ARN) == "us-east-1"
+    assert key_region("arn:aws:kms:eu-west-1:123456789012:alias/manifests") == "eu-west-1"
+    assert (
+        key_region("alias/manifests") is None and key_region("1234abcd-12ab-34cd-56ef-1234567890ab") is None
+    )

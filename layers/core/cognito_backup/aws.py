@@ -53,10 +53,24 @@ class AwsClients:
             Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
         )
 
-    def kms(self) -> Any:
+    def kms(self, region: str | None = None) -> Any:
         """KMS for the manifest signatures (GenerateMac, VerifyMac): botocore's standard mode
-        retries 5xx (KMSInternalException), throttling and connection errors, as for S3."""
-        return self._client("kms", Config(retries={"mode": "standard", "max_attempts": 5}))
+        retries 5xx (KMSInternalException), throttling and connection errors, as for S3.
+
+        `region`: the key's own (a key is called in its region), when it differs from the run's,
+        e.g. a restore that rebuilds a pool in another region with the source's signing key.
+        """
+        config = Config(retries={"mode": "standard", "max_attempts": 5})
+        if not region or region == self.region:
+            return self._client("kms", config)
+        with self._lock:
+            name = f"kms:{region}"
+            if name not in self._clients:
+                session: Any = self._session
+                self._clients[name] = session.client(
+                    "kms", region_name=region, endpoint_url=self.endpoint_url, config=config
+                )
+            return self._clients[name]
 
     def sts(self) -> Any:
         """GetCallerIdentity (needs no permission): the account a rebuilt pool lands in."""

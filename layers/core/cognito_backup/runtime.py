@@ -6,7 +6,7 @@ from .aws import AwsClients
 from .cognito import CognitoGateway
 from .pacing import DEFAULT_QUOTAS, Pacer
 from .settings import Settings
-from .signing import KmsMac, ManifestSigning, VerifyBy
+from .signing import KmsMac, ManifestSigning, VerifyBy, key_region
 from .store import SnapshotStore
 
 
@@ -15,7 +15,9 @@ def signing_for(
 ) -> ManifestSigning:
     """The signing policy of a run: the configured key (None: none configured)."""
     return ManifestSigning(
-        KmsMac(clients.kms(), key) if key else None, allow_unsigned=allow_unsigned, verify_by=verify_by
+        KmsMac(clients.kms(key_region(key)), key) if key else None,
+        allow_unsigned=allow_unsigned,
+        verify_by=verify_by,
     )
 
 

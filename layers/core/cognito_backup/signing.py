@@ -59,6 +59,12 @@ def manifest_digest(manifest: Manifest | Mapping[str, Any]) -> bytes:
     return hashlib.sha256(canonical_json(manifest)).digest()
 
 
+def key_region(key: str) -> str | None:
+    """The region a key ARN (or alias ARN) names; None for a key id or alias name (the run's)."""
+    parts = key.split(":")
+    return parts[3] if key.startswith("arn:") and len(parts) > 5 and parts[3] else None
+
+
 def key_uuid(key: str) -> str | None:
     """The key id inside a key ARN or a bare key id; None for an alias (unknown until KMS says)."""
     match = _KEY_ARN_TAIL.match(key)
