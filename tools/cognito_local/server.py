@@ -275,8 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults=chosen,
     )
     with local:
+        key = local.signing_key()  # before the ready line: Ctrl-C after it must find us waiting
         print(f"strict local AWS on {local.endpoint_url} (Ctrl-C to stop)", flush=True)
-        print(f"signing key (COGNITO_BACKUP_SIGNING_KEY): {local.signing_key()}", flush=True)
+        print(f"signing key (COGNITO_BACKUP_SIGNING_KEY): {key}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0
