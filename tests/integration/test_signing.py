@@ -67,7 +67,11 @@ class World:
 
 
 @pytest.fixture
-def world(aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway, signing_key: str) -> World:
+def world(
+    aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway, signing_key: str, restore_logger: None
+) -> World:
+    """The source pool (alice in admins, bob) and an empty target; the CLI's quieting of the
+    logger is undone after each test (restore_logger)."""
     idp = aws.cognito()
     source = create_pool(idp, "source")
     idp.create_group(UserPoolId=source, GroupName="admins")
