@@ -153,6 +153,11 @@ def _differences(source: Any, target: Any) -> list[str]:
     return diffs
 
 
+def command(args: Any, out: TextIO, err: TextIO) -> int:
+    """The whole cycle on an embedded local AWS (`cognito-backup demo`, `make demo`)."""
+    return run_demo(out)
+
+
 def run_demo(out: TextIO) -> int:
     demo = Demo(out)
     with LocalAws(latency=0.0) as aws, _local_env(aws.endpoint_url):

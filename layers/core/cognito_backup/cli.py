@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, NoCredentialsError
@@ -144,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--to", dest="to_key", required=True)
     d.add_argument("--details", action="store_true", help="list usernames and group names")
 
-    sub.add_parser("demo", parents=[common], help="the whole cycle on an embedded local AWS")
+    for name, ep in sorted(_plugins().items()):
+        sub.add_parser(name, parents=[common], help=f"(from {ep.value.split(':')[0]})")
     return p
 
 
@@ -376,23 +378,31 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    try:
-        from cognito_local.demo import run_demo
-    except ImportError as exc:  # moto is a development dependency, not a runtime one
-        raise UsageError("the demo needs the development extras: pip install 'cognito-backup[dev]'") from exc
-    code: int = run_demo(out)
-    return code
-
-
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
     "export": cmd_export,
     "validate": cmd_validate,
     "list": cmd_list,
     "restore": cmd_restore,
     "diff": cmd_diff,
-    "demo": cmd_demo,
 }
+
+# Commands other packages add (the demo, from tools/cognito_local, which the layer does not
+# ship): entry points of this group, each `command(args, out, err) -> int`, its help the first
+# line of its docstring. The core names none of them.
+PLUGIN_GROUP = "cognito_backup.commands"
+
+
+def _plugins() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in COMMANDS}
+
+
+def _run_plugin(name: str, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        command = _plugins()[name].load()
+    except ImportError as exc:  # its own dependencies (the demo: moto) are not installed
+        raise UsageError(f"{name} needs the development extras: pip install 'cognito-backup[dev]'") from exc
+    code: int = command(args, out, err)
+    return code
 
 
 def _quiet_logs(err: TextIO) -> None:
@@ -412,7 +422,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = _parser().parse_args(argv)
     _quiet_logs(err)
     try:
-        return COMMANDS[args.command](args, out, err)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args, out, err)
+        return _run_plugin(args.command, args, out, err)
     except BackupError as exc:
         err.write(f"error: {exc}\n")
         return exc.exit_code

@@ -1,0 +1,57 @@
+"""Which way imports point in the core package (docs/architecture.md), function-level imports
+included: it imports nothing from tools/ (the Lambda layer ships no tool), and no two of its
+modules import each other, directly or round a circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parents[2] / "layers" / "core" / "cognito_backup"
+
+
+def modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in CORE.rglob("*.py"):
+        parts = path.relative_to(CORE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """Every module `name` imports, wherever the import statement is."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                out.add(sub if sub in known else target)
+    return out - {name}
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(name, path, known) for name, path in known.items()}
+
+
+def test_the_core_imports_nothing_from_the_tools() -> None:
+    offenders = {
+        m: sorted(i for i in deps if i.split(".")[0] == "cognito_local") for m, deps in graph().items()
+    }
+    assert {m: i for m, i in offenders.items() if i} == {}
+
+
+def test_the_module_finder_sees_function_level_imports(tmp_path: Path) -> None:
+    # The check above is only as good as this: an import inside a function counts.
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from cognito_local.demo import run_demo\n", encoding="utf-8")
+    assert "cognito_local.demo" in imports("cognito_backup.probe", probe, {})
