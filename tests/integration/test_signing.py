@@ -520,3 +520,27 @@ def test_kms_transient_faults_are_retried_for_signing_and_verifying(world: World
     hook.faults.extend(["throttle", "500"])
     assert validate_snapshot(world.store, key, record=False).signature == "signed"
     assert hook.injected[3:] == ["throttle", "500"]
+
+
+def test_a_field_the_model_gains_later_does_not_break_older_signatures(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a snapshot signed today
+    key = export(world)
+    # When the manifest model later gains a field with a default (as schema changes will)
+    from cognito_backup import models, store
+
+    class LaterManifest(models.Manifest):
+        added_later: int = 0
+
+    monkeypatch.setattr(store, "Manifest", LaterManifest)
+    # Then the older manifest still verifies (what is stored is checked, not the model's reading)
+    assert world.store.read_manifest(key).snapshot_id
+    assert validate_snapshot(world.store, key, record=False).valid
+    # But a field added to what is stored is refused: the signature covers the whole document
+    raw = raw_manifest(world.store, key)
+    raw["added_later"] = 1
+    world.store.put_json(key, raw)
+    with pytest.raises(SignatureError) as refused:
+        world.store.read_manifest(key)
+    assert refused.value.reason == "mismatch"

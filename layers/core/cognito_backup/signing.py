@@ -6,7 +6,9 @@ parts and manifest together; the signature is what they cannot make. What is sig
     message   = SHA-256 of canonical_json(manifest without `signature`)
     canonical = JSON with sorted keys, separators (",", ":"), ensure_ascii=False, UTF-8
 
-of the manifest's JSON form as the model gives it (the very fields a restore uses). The digest,
+of the manifest's JSON form: as the model dumps it when it is written (which is exactly what
+is stored), and as it is stored when it is read, so that the model may gain fields later
+without older signatures breaking. The digest,
 not the JSON, is the message: GenerateMac takes at most 4,096 bytes and a manifest lists
 hundreds of parts. KMS makes and checks the MAC; the key never leaves it.
 
@@ -189,9 +191,15 @@ class ManifestSigning:
         )
         return manifest.model_copy(update={"signature": signature})
 
-    def check(self, manifest_key: str, manifest: Manifest) -> SignatureState:
+    def check(
+        self, manifest_key: str, manifest: Manifest, document: Mapping[str, Any] | None = None
+    ) -> SignatureState:
         """`signed` when the signature is the configured key's MAC of this manifest; `unsigned`
-        when there is none and unsigned manifests are allowed; else SignatureError."""
+        when there is none and unsigned manifests are allowed; else SignatureError.
+
+        `document` is the manifest as stored (its parsed JSON): what was signed is checked
+        against what is there, not against the model's reading of it, so that a field the
+        model gains later (with a default) does not change the digest of older manifests."""
         signature = manifest.signature
         if signature is None:
             if self.allow_unsigned:
@@ -216,7 +224,7 @@ class ManifestSigning:
             )
         if self.mac.names_this_key(signature.key_id) is False:
             raise SignatureError(manifest_key, "other_key", "made with a key that is not the configured one")
-        message = manifest_digest(manifest)
+        message = manifest_digest(document if document is not None else manifest)
         try:
             if self.verify_by == "generate_mac":
                 arn = self.mac.verify_by_generating(message, mac)

@@ -393,14 +393,18 @@ class SnapshotStore:
     def read_manifest(self, key: str, *, verify: bool = True) -> Manifest:
         """A manifest, parsed and (unless `verify` is False: listings for people only) its
         signature verified with the configured key: SignatureError names what is wrong."""
-        manifest = parse_manifest(key, self.get_bytes(key, max_bytes=MAX_MANIFEST_BYTES))
+        raw = self.get_bytes(key, max_bytes=MAX_MANIFEST_BYTES)
+        manifest = parse_manifest(key, raw)
         if verify:
-            self.signing.check(key, manifest)
+            self.signing.check(key, manifest, json.loads(raw))
         return manifest
 
-    def verify_manifest(self, key: str, manifest: Manifest) -> SignatureState:
-        """The signature check alone, for a manifest parsed elsewhere (the validator)."""
-        return self.signing.check(key, manifest)
+    def verify_manifest(
+        self, key: str, manifest: Manifest, document: dict[str, Any] | None = None
+    ) -> SignatureState:
+        """The signature check alone, for a manifest parsed elsewhere (the validator), against
+        its stored JSON `document` when given."""
+        return self.signing.check(key, manifest, document)
 
     def manifest_keys(self, prefix: str, pool_id: str) -> list[str]:
         """Every manifest of a pool, newest first (snapshot ids sort by time)."""

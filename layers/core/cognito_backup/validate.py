@@ -346,7 +346,7 @@ class _Validator:
         # is not worth reading (a verdict tag never stands in for this check).
         self.check(CHECK_SIGNATURE)
         try:
-            self.report.signature = self.store.verify_manifest(self.key, manifest)
+            self.report.signature = self.store.verify_manifest(self.key, manifest, data)
         except SignatureError as exc:
             self._signature_failed(exc)
             return None
