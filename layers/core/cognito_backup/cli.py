@@ -130,6 +130,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--to", dest="to_key", required=True)
     d.add_argument("--details", action="store_true", help="list usernames and group names")
 
+    dr = sub.add_parser(
+        "drill", parents=[common], help="restore a snapshot into a scratch pool, check it, delete the pool"
+    )
+    dr.add_argument("--bucket", required=True)
+    dr.add_argument("--user-pool-id", required=True, help="the pool whose backups are drilled")
+    dr.add_argument("--prefix", default="backups")
+    dr.add_argument("--manifest", help="drill this snapshot (default: the newest that passed validation)")
+    dr.add_argument(
+        "--keep", action="store_true", help="keep the scratch pool to inspect it (delete it after)"
+    )
+
     sub.add_parser("demo", parents=[common], help="the whole cycle on an embedded local AWS")
     return p
 
@@ -353,6 +364,23 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_drill(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .drill import Drill, run_drill
+
+    clients = _clients(args)
+    store = _store(args, clients)
+    store.check_bucket(pool_root(args.prefix, args.user_pool_id))
+    drill = Drill(
+        _gateway(clients),
+        store,
+        region=clients.region or "",
+        account=str(clients.sts().get_caller_identity()["Account"]),
+    )
+    record = run_drill(drill, args.prefix, args.user_pool_id, manifest_key=args.manifest, keep=args.keep)
+    _emit(args, out, record.model_dump(mode="json"), [*record.summary_lines(), f"record: {record.key}"])
+    return 0 if record.status == "passed" else 1
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         from cognito_local.demo import run_demo
@@ -368,6 +396,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
     "list": cmd_list,
     "restore": cmd_restore,
     "diff": cmd_diff,
+    "drill": cmd_drill,
     "demo": cmd_demo,
 }
 

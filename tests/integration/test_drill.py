@@ -1,0 +1,214 @@
+"""Restore drills on moto: a drill restores the newest good snapshot into a scratch pool it
+creates, verifies it, records the result and deletes the pool; a corrupted snapshot fails the
+drill and leaves no pool; a failure half-way still deletes the pool; `--keep` keeps it."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from cognito_backup import cli
+from cognito_backup.aws import AwsClients
+from cognito_backup.cognito import CognitoGateway
+from cognito_backup.drill import DRILL_TAG, Drill, DrillRecord, drill_key, project_restore, run_drill
+from cognito_backup.errors import CognitoError
+from cognito_backup.export import run_export
+from cognito_backup.pacing import CountdownDeadline, Deadline
+from cognito_backup.store import SnapshotStore
+from cognito_backup.validate import validate_snapshot
+from cognito_local.seed import create_pool, seed_pool
+
+PREFIX = "backups"
+
+
+@pytest.fixture
+def source(aws: AwsClients) -> str:
+    idp = aws.cognito()
+    pool = create_pool(idp, "drilled")
+    seed_pool(idp, pool, users=30, groups=3, confirmed_share=0.5)
+    idp.admin_disable_user(UserPoolId=pool, Username=idp.list_users(UserPoolId=pool)["Users"][0]["Username"])
+    idp.update_user_pool(UserPoolId=pool, DeletionProtection="ACTIVE")  # the source is protected
+    return pool
+
+
+@pytest.fixture
+def snapshot(gateway: CognitoGateway, store: SnapshotStore, source: str) -> str:
+    key = run_export(gateway, store, source).manifest_key
+    assert key
+    assert validate_snapshot(store, key).valid  # records `passed`
+    return key
+
+
+def drill_of(gateway: CognitoGateway, store: SnapshotStore) -> Drill:
+    return Drill(gateway, store, region="us-east-1", account="123456789012")
+
+
+def pool_ids(aws: AwsClients) -> set[str]:
+    return {p["Id"] for p in aws.cognito().list_user_pools(MaxResults=60)["UserPools"]}
+
+
+def corrupt(aws: AwsClients, store: SnapshotStore, manifest_key: str) -> None:
+    """Remove the version of the users part that the manifest pins: the snapshot is not whole."""
+    manifest = json.loads(store.get_bytes(manifest_key))
+    part = next(p for p in manifest["parts"] if p["kind"] == "users")
+    aws.s3().delete_object(Bucket=store.bucket, Key=part["key"], VersionId=part["version_id"])
+
+
+def test_a_drill_passes_records_and_leaves_no_scratch_pool(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    record = run_drill(drill_of(gateway, store), PREFIX, source)
+
+    assert record.status == "passed", record.summary_lines()
+    assert record.equal and record.verified and record.differences == 0 and record.failures == 0
+    assert record.manifest_key == snapshot
+    assert pool_ids(aws) == {source}, "the scratch pool is gone"
+    assert record.scratch_pool_deleted and record.scratch_user_pool_id
+    saved = DrillRecord.model_validate(store.get_json(drill_key(PREFIX, source, record.drill_id)))
+    assert saved == record
+    assert saved.counts.users == 30 and saved.counts.users_created == 30
+    assert saved.counts.groups == 3 and saved.counts.memberships == saved.counts.memberships_added > 0
+    disabled = [u for u in aws.cognito().list_users(UserPoolId=source)["Users"] if not u["Enabled"]]
+    assert saved.counts.users_disabled == len(disabled) >= 1
+    assert set(saved.phases) == {"select", "validate", "create_pool", "restore", "delete_pool"}
+    assert saved.projection is not None and saved.projection.seconds > 0
+    # Ids and counts only: no username of the pool is in the record.
+    usernames = {u["Username"] for u in aws.cognito().list_users(UserPoolId=source)["Users"]}
+    text = json.dumps(store.get_json(record.key))
+    assert not [u for u in usernames if u in text]
+
+
+def test_the_drill_takes_the_newest_snapshot_that_passed(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    # A newer snapshot that failed validation is passed over.
+    newer = run_export(gateway, store, source).manifest_key
+    assert newer and newer != snapshot
+    corrupt(aws, store, newer)
+    assert not validate_snapshot(store, newer).valid
+
+    record = run_drill(drill_of(gateway, store), PREFIX, source)
+
+    assert record.status == "passed" and record.manifest_key == snapshot
+
+
+def test_a_drill_of_a_corrupted_snapshot_fails_and_leaves_no_pool(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    corrupt(aws, store, snapshot)
+
+    record = run_drill(drill_of(gateway, store), PREFIX, source, manifest_key=snapshot)
+
+    assert record.status == "failed" and not record.equal
+    assert record.validation_failures > 0
+    assert record.scratch_user_pool_id is None
+    assert pool_ids(aws) == {source}
+    assert DrillRecord.model_validate(store.get_json(record.key)).status == "failed"
+
+
+def test_a_failure_half_way_still_deletes_the_scratch_pool(
+    aws: AwsClients,
+    gateway: CognitoGateway,
+    store: SnapshotStore,
+    source: str,
+    snapshot: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drill = drill_of(gateway, store)
+    record = drill.start(PREFIX, source)
+    assert record.scratch_user_pool_id in pool_ids(aws)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise CognitoError("InternalErrorException", "the service broke")
+
+    monkeypatch.setattr("cognito_backup.drill.run_restore", broken)
+    with pytest.raises(CognitoError):
+        drill.step(record, Deadline.never())
+
+    assert pool_ids(aws) == {source}
+    saved = DrillRecord.model_validate(store.get_json(record.key))
+    assert saved.status == "failed" and saved.error == "CognitoError" and saved.scratch_pool_deleted
+
+
+def test_a_drill_goes_on_across_steps(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    drill = drill_of(gateway, store)
+    record = drill.start(PREFIX, source)
+
+    record = drill.step(record, CountdownDeadline(0))  # stopped at once: the restore checkpoints
+    assert record.status == "running" and record.restore_status == "incomplete"
+    loaded = drill.load(PREFIX, source, record.drill_id)
+    record = drill.step(loaded, Deadline.never())
+
+    assert record.status == "passed" and record.steps == 3
+    assert pool_ids(aws) == {source}
+
+
+def test_keep_keeps_the_scratch_pool_tagged_and_unprotected(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    record = run_drill(drill_of(gateway, store), PREFIX, source, keep=True)
+
+    assert record.status == "passed" and not record.scratch_pool_deleted
+    scratch = aws.cognito().describe_user_pool(UserPoolId=record.scratch_user_pool_id)["UserPool"]
+    assert scratch["UserPoolTags"][DRILL_TAG] == record.drill_id
+    assert scratch["DeletionProtection"] == "INACTIVE"
+    assert scratch["Name"].startswith(f"drill-{record.snapshot_id}-")
+    assert pool_ids(aws) == {source, record.scratch_user_pool_id}
+
+
+def test_the_projection_is_the_busiest_quota_category() -> None:
+    # 100k users, each in one group, 1k disabled, 50k passwords, at the default quotas.
+    p = project_restore(100_000, 100_000, 1_000, 50_000)
+
+    assert p.seconds_by_category["UserCreation"] == 2000.0  # 100k / 50 per second
+    assert p.seconds == max(p.seconds_by_category.values())
+    assert p.bottleneck == max(p.seconds_by_category, key=lambda c: p.seconds_by_category[c])
+    assert project_restore(100_000, 0, 0, 0, quota_fraction=0.5).seconds == 4000.0
+    assert project_restore(0, 0, 0, 0).seconds == 0.0
+
+
+# ---------------------------------------------------------------------- the CLI
+def drill_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["drill", "--bucket", "cognito-backup-test", *args], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_cli_drill_exits_0_when_the_scratch_pool_equals_the_snapshot(
+    aws: AwsClients, source: str, snapshot: str
+) -> None:
+    code, out, err = drill_cli("--user-pool-id", source, "--json")
+
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["status"] == "passed" and answer["equal"] is True
+    assert pool_ids(aws) == {source}
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_cli_drill_exits_1_on_a_corrupted_snapshot(
+    aws: AwsClients, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    corrupt(aws, store, snapshot)
+
+    code, out, _ = drill_cli("--user-pool-id", source, "--manifest", snapshot)
+
+    assert code == 1, out
+    assert "FAILED" in out and "record: " in out
+    assert pool_ids(aws) == {source}
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_cli_drill_is_a_usage_error_when_no_snapshot_passed(
+    aws: AwsClients, bucket: str, source: str
+) -> None:
+    code, _, err = drill_cli("--user-pool-id", source)
+
+    assert code == 2 and "nothing to drill" in err
+    assert pool_ids(aws) == {source}
