@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +37,7 @@ from .pacing import DEFAULT_QUOTAS, OPERATION_CATEGORY, Deadline
 from .rebuild import Builder, blueprint
 from .restore import run_restore
 from .restore_models import RestoreOptions, RestoreReport
-from .store import SnapshotStore, join_key, layout_pool_id, pool_root
+from .store import MANIFEST_NAME, SnapshotStore, join_key, layout_pool_id, pool_root
 from .validate import validate_snapshot, verdict_of
 
 DRILL_TAG = "cognito-backup:drill"  # on every scratch pool: the drill id (IAM conditions use it)
@@ -436,3 +436,66 @@ def run_drill(
         if record.status == "running" and deadline.expired():
             break
     return record
+
+
+# ---------------------------------------------------------------------- freshness
+class Freshness(BaseModel):
+    """How old the newest good snapshots and the newest passed drill are, now (the daily check
+    publishes these: CloudWatch alarms look back 7 days at most, so "no drill passed in 35
+    days" is decided here and published as a 0/1 metric that the alarm watches)."""
+
+    full_age_seconds: float | None = None
+    incremental_age_seconds: float | None = None
+    drill_age_days: float | None = None
+    last_drill_id: str | None = None
+    drill_overdue: bool = False
+
+
+def _snapshot_time(manifest_key: str) -> datetime:
+    return datetime.strptime(manifest_key.rsplit("/", 2)[-2][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def _newest_passed_of(store: SnapshotStore, root: str) -> tuple[str | None, str | None]:
+    """(newest manifest with verdict passed, oldest manifest) under one kind's folder."""
+    keys = sorted(
+        (k for k in store.list_keys(root) if k.endswith("/" + MANIFEST_NAME)),
+        key=lambda k: k.rsplit("/", 2)[-2],
+        reverse=True,
+    )
+    newest = next((k for k in keys if verdict_of(store, k) == "passed"), None)
+    return newest, keys[-1] if keys else None
+
+
+def freshness(
+    store: SnapshotStore, prefix: str, pool_id: str, *, max_drill_age_days: float, now: datetime | None = None
+) -> Freshness:
+    """The ages now. A drill is overdue when the newest passed one is older than
+    `max_drill_age_days`, or when none passed and the oldest full snapshot is older than that
+    (a deployment younger than the period is not yet overdue)."""
+    now = now or utcnow()
+    root = pool_root(prefix, pool_id)
+    out = Freshness()
+    full, oldest_full = _newest_passed_of(store, join_key(root, "full") + "/")
+    incremental, _ = _newest_passed_of(store, join_key(root, "incremental") + "/")
+    if full:
+        out.full_age_seconds = round((now - _snapshot_time(full)).total_seconds(), 1)
+    if incremental:
+        out.incremental_age_seconds = round((now - _snapshot_time(incremental)).total_seconds(), 1)
+    drills = sorted(
+        (k for k in store.list_keys(drills_root(prefix, pool_id) + "/") if k.endswith(".json")), reverse=True
+    )
+    for key in drills:
+        raw = store.get_json(key)
+        if raw is None or raw.get("status") != "passed":
+            continue
+        record = DrillRecord.model_validate(raw)
+        out.last_drill_id = record.drill_id
+        out.drill_age_days = round(
+            (now - (record.finished_at or record.started_at)).total_seconds() / 86400, 2
+        )
+        break
+    if out.drill_age_days is not None:
+        out.drill_overdue = out.drill_age_days > max_drill_age_days
+    elif oldest_full is not None:
+        out.drill_overdue = (now - _snapshot_time(oldest_full)).total_seconds() / 86400 > max_drill_age_days
+    return out
