@@ -6,17 +6,32 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import FakeLambdaContext, load_event
 
 from cognito_backup import cli
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.drill import DRILL_TAG, Drill, DrillRecord, drill_key, project_restore, run_drill
-from cognito_backup.errors import CognitoError
+from cognito_backup.drill import (
+    DRILL_TAG,
+    Drill,
+    DrillRecord,
+    drill_key,
+    freshness,
+    project_restore,
+    run_drill,
+)
+from cognito_backup.errors import CognitoError, UsageError
 from cognito_backup.export import run_export
+from cognito_backup.handlers import drill_handler
+from cognito_backup.models import utcnow
+from cognito_backup.observability import metrics
 from cognito_backup.pacing import CountdownDeadline, Deadline
+from cognito_backup.settings import get_settings
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.seed import create_pool, seed_pool
@@ -212,3 +227,84 @@ def test_cli_drill_is_a_usage_error_when_no_snapshot_passed(
 
     assert code == 2 and "nothing to drill" in err
     assert pool_ids(aws) == {source}
+
+
+# ---------------------------------------------------------------------- the daily check
+def test_freshness_after_a_passed_drill(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    record = run_drill(drill_of(gateway, store), PREFIX, source)
+
+    now = freshness(store, PREFIX, source, max_drill_age_days=35)
+    later = freshness(store, PREFIX, source, max_drill_age_days=35, now=utcnow() + timedelta(days=36))
+
+    assert now.last_drill_id == record.drill_id and not now.drill_overdue
+    assert now.full_age_seconds is not None and now.full_age_seconds < 60
+    assert now.incremental_age_seconds is None  # none taken
+    assert later.drill_overdue and later.drill_age_days is not None and later.drill_age_days > 35
+
+
+def test_a_failed_drill_does_not_count_and_a_young_deployment_is_not_overdue(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore, source: str, snapshot: str
+) -> None:
+    corrupt(aws, store, snapshot)
+    assert run_drill(drill_of(gateway, store), PREFIX, source, manifest_key=snapshot).status == "failed"
+
+    young = freshness(store, PREFIX, source, max_drill_age_days=35)
+    old = freshness(store, PREFIX, source, max_drill_age_days=35, now=utcnow() + timedelta(days=36))
+
+    assert young.last_drill_id is None and not young.drill_overdue  # snapshots younger than 35 days
+    assert old.drill_overdue  # 36 days of snapshots and no drill passed
+
+
+# ---------------------------------------------------------------------- the handler
+@pytest.fixture
+def drill_env(monkeypatch: pytest.MonkeyPatch, bucket: str, source: str) -> Iterator[None]:
+    monkeypatch.setenv("BUCKET_NAME", bucket)
+    monkeypatch.setenv("BACKUP_PREFIX", PREFIX)
+    monkeypatch.setenv("USER_POOL_ID", source)
+    monkeypatch.setattr("cognito_backup.runtime.DEFAULT_QUOTAS", {})
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+    metrics.clear_metrics()
+
+
+@pytest.mark.usefixtures("drill_env")
+def test_the_handler_publishes_the_drill_metrics(
+    aws: AwsClients, snapshot: str, lambda_context: FakeLambdaContext
+) -> None:
+    started = drill_handler(load_event("drill"), lambda_context)
+    assert started["status"] == "incomplete"  # the first step stops once the pool exists
+    done = drill_handler(started, lambda_context)
+
+    assert done["status"] == "complete" and done["equal"] and done["projected_restore_seconds"] > 0
+    published = json.loads(json.dumps(metrics.serialize_metric_set()))["_aws"]["CloudWatchMetrics"][0]
+    names = {m["Name"] for m in published["Metrics"]}
+    assert {"DrillSucceeded", "DrillDurationSeconds", "DrillProjectedRestoreSeconds"} <= names
+    assert started["scratch_user_pool_id"] not in pool_ids(aws)
+
+
+@pytest.mark.usefixtures("drill_env")
+def test_the_handler_refuses_a_manifest_outside_its_prefix(lambda_context: FakeLambdaContext) -> None:
+    with pytest.raises(UsageError, match="prefix"):
+        drill_handler(
+            {"manifest_key": "elsewhere/p/full/2026/12/01/20261201T000000Z/manifest.json"}, lambda_context
+        )
+
+
+@pytest.mark.usefixtures("drill_env")
+def test_an_abort_before_any_drill_has_nothing_to_clean_up(lambda_context: FakeLambdaContext) -> None:
+    answer = drill_handler({"abort": True, "event": load_event("drill")}, lambda_context)
+
+    assert answer["status"] == "failed" and answer["drill_id"] is None
+
+
+@pytest.mark.usefixtures("drill_env")
+def test_the_daily_check_answers_the_ages(
+    aws: AwsClients, snapshot: str, lambda_context: FakeLambdaContext
+) -> None:
+    answer = drill_handler({"check": True}, lambda_context)
+
+    assert answer["status"] == "complete" and answer["full_age_seconds"] is not None
+    assert answer["drill_overdue"] is False and answer["last_drill_id"] is None

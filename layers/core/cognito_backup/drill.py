@@ -35,7 +35,7 @@ from .models import utcnow
 from .observability import logger
 from .pacing import DEFAULT_QUOTAS, OPERATION_CATEGORY, Deadline
 from .rebuild import Builder, blueprint
-from .restore import run_restore
+from .restore import run_restore, snapshot_prefix
 from .restore_models import RestoreOptions, RestoreReport
 from .store import MANIFEST_NAME, SnapshotStore, join_key, layout_pool_id, pool_root
 from .validate import validate_snapshot, verdict_of
@@ -176,8 +176,9 @@ class DrillRecord(BaseModel):
 
 
 def _prefix_of(manifest_key: str, pool_id: str) -> str:
-    parts = manifest_key.split("/")
-    return "/".join(parts[: len(parts) - 7]) if len(parts) >= 7 and parts[-7] == pool_id else ""
+    """The bucket prefix of a snapshot of `pool_id` (restore.snapshot_prefix: UsageError if the
+    key is not one)."""
+    return snapshot_prefix(manifest_key, pool_id)
 
 
 class DrillFailedError(BackupError):
@@ -247,7 +248,8 @@ class Drill:
         self, prefix: str, pool_id: str, *, manifest_key: str | None = None, keep: bool = False
     ) -> DrillRecord:
         """Pick and check the snapshot, create the scratch pool. A snapshot that does not
-        validate fails the drill here, before any pool exists."""
+        validate fails the drill here, before any pool exists. `keep` keeps the scratch pool
+        whatever the outcome (to look at it: a failed drill's pool is the interesting one)."""
         started = time.monotonic()
         key = manifest_key or newest_passed(self.store, prefix, pool_id)
         if layout_pool_id(key) != pool_id or _prefix_of(key, pool_id) != prefix.strip("/"):
