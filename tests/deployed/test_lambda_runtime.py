@@ -205,6 +205,7 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
         "UserPoolId": world["pool_id"],
         "LogLevel": "INFO",
         "StandbyUserPoolId": "",  # the default: no standby
+        "DrillMaxAgeDays": "35",  # the default
         # The migration trigger is deployed only with these set (condition MigrationEnabled).
         "MigrationSourceUserPoolId": world["migration_source_id"],
         "MigrationSourceClientId": world["client_id"],

@@ -308,3 +308,17 @@ def test_the_daily_check_answers_the_ages(
 
     assert answer["status"] == "complete" and answer["full_age_seconds"] is not None
     assert answer["drill_overdue"] is False and answer["last_drill_id"] is None
+
+
+@pytest.mark.usefixtures("drill_env")
+def test_a_step_retried_after_the_drill_finished_answers_it_and_counts_it_once(
+    aws: AwsClients, snapshot: str, lambda_context: FakeLambdaContext
+) -> None:
+    started = drill_handler(load_event("drill"), lambda_context)
+    done = drill_handler(started, lambda_context)
+    metrics.clear_metrics()
+
+    again = drill_handler(started, lambda_context)  # the same event, as a retry sends it
+
+    assert again == done
+    assert not metrics.metric_set.get("DrillSucceeded")

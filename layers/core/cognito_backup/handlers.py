@@ -540,9 +540,13 @@ def drill_handler(
     prefix, pool = settings.backup_prefix.strip("/"), settings.user_pool_id
     if request.abort:
         return _abort_drill(drill, prefix, pool, request)
+    finished_before = False
     try:
         if request.drill_id:
-            record = drill.step(drill.load(prefix, pool, request.drill_id), deadline)
+            loaded = drill.load(prefix, pool, request.drill_id)
+            # A retried step whose first attempt finished the drill: answer it, count it once.
+            finished_before = loaded.status != "running"
+            record = drill.step(loaded, deadline)
         else:
             # The first step answers as soon as the scratch pool exists: from then on the
             # execution's state carries the drill id, so that a step that crashes or times out
@@ -553,7 +557,7 @@ def drill_handler(
         metrics.add_metric(name="DrillFailed", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=rt.gateway.stats.throttled)
-    if record.status != "running":
+    if record.status != "running" and not finished_before:
         _observe_drill(record)
     if record.status == "failed":
         raise DrillFailedError(record)
