@@ -322,3 +322,18 @@ def test_a_step_retried_after_the_drill_finished_answers_it_and_counts_it_once(
 
     assert again == done
     assert not metrics.metric_set.get("DrillSucceeded")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_cli_drill_shows_progress_on_a_terminal(aws: AwsClients, source: str, snapshot: str) -> None:
+    out, err = io.StringIO(), Terminal()
+
+    code = cli.main(["drill", "--bucket", "cognito-backup-test", "--user-pool-id", source], out=out, err=err)
+
+    assert code == 0
+    assert "\rdrill: " in err.getvalue() and " users, " in err.getvalue()

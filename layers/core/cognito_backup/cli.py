@@ -376,7 +376,18 @@ def cmd_drill(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         region=clients.region or "",
         account=str(clients.sts().get_caller_identity()["Account"]),
     )
-    record = run_drill(drill, args.prefix, args.user_pool_id, manifest_key=args.manifest, keep=args.keep)
+    progress = Progress(err, "drill")
+    record = run_drill(
+        drill,
+        args.prefix,
+        args.user_pool_id,
+        manifest_key=args.manifest,
+        keep=args.keep,
+        progress=lambda c: progress.counts(
+            Counts(users=c.created, groups=c.groups_created, memberships=c.memberships_added)
+        ),
+    )
+    progress.done()
     _emit(args, out, record.model_dump(mode="json"), [*record.summary_lines(), f"record: {record.key}"])
     return 0 if record.status == "passed" else 1
 

@@ -36,7 +36,7 @@ from .observability import logger
 from .pacing import DEFAULT_QUOTAS, OPERATION_CATEGORY, Deadline
 from .rebuild import Builder, blueprint
 from .restore import run_restore, snapshot_prefix
-from .restore_models import RestoreOptions, RestoreReport
+from .restore_models import RestoreCounts, RestoreOptions, RestoreReport
 from .store import MANIFEST_NAME, SnapshotStore, join_key, layout_pool_id, pool_root
 from .validate import validate_snapshot, verdict_of
 
@@ -316,7 +316,9 @@ class Drill:
         return result.user_pool_id
 
     # ------------------------------------------------------------------ step 2..n
-    def step(self, record: DrillRecord, deadline: Deadline) -> DrillRecord:
+    def step(
+        self, record: DrillRecord, deadline: Deadline, progress: Callable[[RestoreCounts], None] | None = None
+    ) -> DrillRecord:
         """Restore into the scratch pool until done or the deadline; then record and clean up."""
         if record.status != "running":
             return record
@@ -332,6 +334,7 @@ class Drill:
                     record.scratch_user_pool_id,
                     options=RestoreOptions(verify=True),
                     deadline=deadline,
+                    progress=progress,
                 )
             self._take(record, report)
             if report.status == "incomplete":
@@ -429,12 +432,13 @@ def run_drill(
     manifest_key: str | None = None,
     keep: bool = False,
     deadline: Deadline | None = None,
+    progress: Callable[[RestoreCounts], None] | None = None,
 ) -> DrillRecord:
     """A whole drill in one process (the CLI): start, then steps until it is finished."""
     deadline = deadline or Deadline.never()
     record = drill.start(prefix, pool_id, manifest_key=manifest_key, keep=keep)
     while record.status == "running":
-        record = drill.step(record, deadline)
+        record = drill.step(record, deadline, progress)
         if record.status == "running" and deadline.expired():
             break
     return record
