@@ -18,8 +18,9 @@ from typing import Any
 
 from botocore.session import Session
 
-# Response fields kept: enough to know how S3 encrypted an object, and how a call ended.
-RESPONSE_FIELDS = ("ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled", "VersionId")
+# Response fields kept: enough to know how S3 encrypted an object, how a call ended, and which
+# pool a CreateUserPool made (its tags are the aws:ResourceTag of later calls on it).
+RESPONSE_FIELDS = ("ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled", "VersionId", "UserPool")
 _RECORD = "_recorded_call"
 
 

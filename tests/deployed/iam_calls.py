@@ -14,8 +14,10 @@ Per the AWS Service Authorization Reference and each API's "Permissions" section
   (the stricter reading).
 - Amazon Cognito user pools:
   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncognitouserpools.html
-  (every operation on a pool: cognito-idp:<Operation> on its userpool ARN; DescribeUserPoolDomain
-  names no resource type, only "*").
+  (every operation on a pool: cognito-idp:<Operation> on its userpool ARN, with the pool's tags
+  as aws:ResourceTag/<key>; DescribeUserPoolDomain, ListUserPools and CreateUserPool name no
+  resource type, only "*"; CreateUserPool carries its UserPoolTags as aws:RequestTag/<key> and
+  aws:TagKeys).
 - AWS KMS: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
   (a direct call is kms:<Operation> on the key ARN, with no kms:ViaService).
 
@@ -25,7 +27,7 @@ code cannot slip past the check unmapped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -60,6 +62,7 @@ class AwsFacts:
     principal: str  # the caller's ARN (the function's role, assumed)
     bucket_default_kms_key: dict[str, str] = field(default_factory=dict)  # bucket -> key ARN
     kms_key_arns: dict[str, str] = field(default_factory=dict)  # key id or alias -> key ARN
+    pool_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # user pool id -> its tags
 
     def key_arn(self, key: str, region: str) -> str:
         if key.startswith("arn:"):
@@ -296,8 +299,23 @@ S3: dict[str, Callable[[RecordedCall, AwsFacts], list[Authorization]]] = {
 COGNITO_NO_RESOURCE = frozenset({"DescribeUserPoolDomain", "ListUserPools", "CreateUserPool"})
 
 
+def created_pool_tags(calls: Iterable[RecordedCall]) -> dict[str, dict[str, str]]:
+    """The tags of the pools that recorded CreateUserPool calls made (the pool may be gone since:
+    a drill deletes its scratch pool), for AwsFacts.pool_tags."""
+    return {
+        str(c.response["UserPool"]["Id"]): dict(c.params.get("UserPoolTags") or {})
+        for c in calls
+        if c.service == "cognito-idp" and c.operation == "CreateUserPool" and "UserPool" in c.response
+    }
+
+
 def _cognito(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
     action = f"cognito-idp:{call.operation}"
+    if call.operation == "CreateUserPool":
+        tags = dict(call.params.get("UserPoolTags") or {})
+        ctx: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+        ctx["aws:TagKeys"] = sorted(tags)
+        return [_auth(call, facts, action, "*", context=ctx)]
     if call.operation in COGNITO_NO_RESOURCE:
         return [_auth(call, facts, action, "*")]
     pool = call.params.get("UserPoolId")
@@ -306,7 +324,11 @@ def _cognito(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
     region = pool.split("_", 1)[0]
     if region != call.region:
         raise UnmappedCallError(f"{call}: pool {pool} is not in the client's region {call.region}")
-    return [_auth(call, facts, action, f"arn:aws:cognito-idp:{region}:{facts.account}:userpool/{pool}")]
+    tagged: dict[str, ContextValue] = {
+        f"aws:ResourceTag/{k}": v for k, v in facts.pool_tags.get(pool, {}).items()
+    }
+    arn = f"arn:aws:cognito-idp:{region}:{facts.account}:userpool/{pool}"
+    return [_auth(call, facts, action, arn, context=tagged)]
 
 
 # ---------------------------------------------------------------------- KMS (direct calls)

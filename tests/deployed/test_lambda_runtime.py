@@ -207,6 +207,7 @@ def environment(variables: dict[str, Any], world: dict[str, str], tmp: Path) -> 
         "UserPoolId": world["pool_id"],
         "LogLevel": "INFO",
         "StandbyUserPoolId": "",  # the default: no standby
+        "DrillMaxAgeDays": "35",  # the default
         # The migration trigger is deployed only with these set (condition MigrationEnabled).
         "MigrationSourceUserPoolId": world["migration_source_id"],
         "MigrationSourceClientId": world["client_id"],
@@ -296,6 +297,7 @@ def test_the_template_names_the_handlers_this_test_runs(functions: dict[str, dic
         "ValidatorFunction",
         "RestoreFunction",
         "MigrateUserFunction",  # conditional: run here as deployed with MigrationSourceUserPoolId
+        "DrillFunction",
     }
 
 
@@ -328,6 +330,14 @@ def test_every_handler_runs_with_only_the_runtime_and_the_layer(
     assert (
         restored["status"] == "complete" and restored["counts"]["created"] == plan["plan"]["users_to_create"]
     )
+
+    # The restore drill: the first step creates the scratch pool, the next restores and deletes it.
+    started = invoke("DrillFunction", event("drill"), **call)
+    assert started["status"] == "incomplete" and started["scratch_user_pool_id"]
+    drilled = invoke("DrillFunction", started, **call)
+    assert drilled["status"] == "complete" and drilled["equal"] and drilled["scratch_pool_deleted"], drilled
+    checked = invoke("DrillFunction", {"check": True}, **call)
+    assert checked["last_drill_id"] == drilled["drill_id"] and checked["drill_overdue"] is False
 
     sign_in = event("migrate_user_authentication")
     sign_in["userPoolId"], sign_in["userName"] = world["target_id"], MIGRANT

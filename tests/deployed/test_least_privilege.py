@@ -26,7 +26,7 @@ import pytest
 from call_recorder import RecordedCall, record_calls
 from cfn_roles import Resolver, Stack, load_template
 from conftest import BUCKET, REPO, FakeLambdaContext, load_event
-from iam_calls import AwsFacts
+from iam_calls import AwsFacts, created_pool_tags
 from least_privilege import RoleReport, check_role, problems
 
 from cognito_backup import pacing
@@ -58,6 +58,7 @@ APPS = {
     "ValidatorFunction": "validator",
     "RestoreFunction": "restore",
     "MigrateUserFunction": "migrate_user",
+    "DrillFunction": "drill",
 }
 TEMPLATE = load_template()
 
@@ -135,6 +136,8 @@ class Deployment:
             principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/{STACK}-{role}/{STACK}-{function}",
             bucket_default_kms_key={BUCKET: self.key_arn},
             kms_key_arns={self.key_id: self.key_arn, self.signing_arn.rsplit("/", 1)[-1]: self.signing_arn},
+            # The pools the function made (a drill's scratch pools, deleted since): their tags.
+            pool_tags=created_pool_tags(c for _, c in self.calls.get(function, [])),
         )
 
     def invoke(
@@ -243,6 +246,7 @@ MAC_CALLS = {
     "ValidatorFunction": {"VerifyMac"},
     "RestoreFunction": {"VerifyMac"},
     "MigrateUserFunction": {"VerifyMac"},  # the snapshot fallback reads a snapshot
+    "DrillFunction": {"VerifyMac"},  # it checks the snapshot it restores
 }
 
 
@@ -612,3 +616,87 @@ def test_migrate_user_role_allows_exactly_what_the_handler_calls(deployment: Dep
     d.invoke("MigrateUserFunction", "unknown in the snapshot", unknown, raises=UserNotFoundError)
 
     assert_least_privilege(d, "MigrateUserFunction")
+
+
+# ---------------------------------------------------------------------- restore drill
+def corrupt_manifest(d: Deployment, manifest_key: str) -> None:
+    """Setup (not recorded): the manifest rewritten with a wrong digest for its users part."""
+    manifest = json.loads(d.store.get_bytes(manifest_key))
+    next(p for p in manifest["parts"] if p["kind"] == "users")["sha256"] = "0" * 64
+    d.store.put_bytes(manifest_key, json.dumps(manifest).encode())
+
+
+def pool_ids(d: Deployment) -> set[str]:
+    return {p["Id"] for p in d.aws.cognito().list_user_pools(MaxResults=60)["UserPools"]}
+
+
+def test_drill_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    from cognito_backup.drill import DrillFailedError
+
+    d = deployment
+    # MFA on: the scratch pool gets it too (SetUserPoolMfaConfig).
+    d.aws.cognito().set_user_pool_mfa_config(
+        UserPoolId=d.source, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
+    )
+    run_export(d.gateway, d.store, d.source)
+    change_the_pool(d, 1)
+    # The incremental export validates its base: the full has a verdict, the incremental none.
+    incremental = run_export(d.gateway, d.store, d.source, incremental=True).manifest_key
+    full = run_export(d.gateway, d.store, d.source).manifest_key  # a second full, never validated
+    assert full and incremental
+    before = pool_ids(d)
+
+    # Snapshots never validated, named: the restore's preflight records their verdicts.
+    started = d.invoke("DrillFunction", "drill start (incremental)", {"manifest_key": incremental})
+    assert started["status"] == "incomplete" and started["scratch_user_pool_id"]
+    done = d.invoke("DrillFunction", "drill step", started)
+    assert done["status"] == "complete" and done["equal"] and done["scratch_pool_deleted"], done
+    started = d.invoke("DrillFunction", "drill start (full)", {"manifest_key": full})
+    cut = d.invoke("DrillFunction", "drill step cut at once", started, remaining_ms=0)
+    assert cut["status"] == "incomplete"
+    done = d.invoke("DrillFunction", "drill step resumed", cut)
+    assert done["status"] == "complete" and done["equal"], done
+
+    # The schedule's drill (the newest snapshot that passed), aborted as after a crashed step.
+    started = d.invoke("DrillFunction", "drill start (scheduled)", scheduled("drill"))
+    aborted = d.invoke("DrillFunction", "drill abort", {"abort": True, "event": started})
+    assert aborted["status"] == "failed" and aborted["scratch_pool_deleted"]
+
+    # Lost answers: AdminCreateUser acts, then answers 500; the retry's UsernameExists makes the
+    # restore read the user back (AdminGetUser).
+    lost = Faults(rate=0.5, after_effect=1.0, seed=3, operations=frozenset({"AdminCreateUser"}))
+    started = d.invoke("DrillFunction", "drill start (lost answers)", {"manifest_key": full})
+    with strict_cognito(enforce_quotas=False, faults=lost) as engine:
+        done = d.invoke("DrillFunction", "drill step (lost answers)", started)
+    assert done["status"] == "complete" and engine.stats()["faults"]["total"]["after"] > 0, done
+
+    checked = d.invoke("DrillFunction", "daily check", {"check": True})
+    assert checked["full_age_seconds"] is not None and checked["drill_overdue"] is False
+
+    # A corrupted snapshot fails the drill before any pool exists.
+    corrupt_manifest(d, full)
+    d.invoke(
+        "DrillFunction", "drill of a corrupted snapshot", {"manifest_key": full}, raises=DrillFailedError
+    )
+
+    assert pool_ids(d) == before
+    assert_least_privilege(d, "DrillFunction")
+
+
+def test_the_drill_role_cannot_touch_a_pool_without_the_drill_tag(deployment: Deployment) -> None:
+    """The same calls on the source pool (no drill tag) are denied: the tag is the boundary."""
+    d = deployment
+    calls = [
+        RecordedCall("cognito-idp", op, {"UserPoolId": d.source}, REGION)
+        for op in ("DeleteUserPool", "AdminCreateUser", "DescribeUserPool")
+    ]
+    calls.append(RecordedCall("cognito-idp", "CreateUserPool", {"PoolName": "x", "UserPoolTags": {}}, REGION))
+    report = check_role(
+        "DrillFunction",
+        "default",
+        Resolver(TEMPLATE, d.stack()),
+        [("untagged", c) for c in calls],
+        d.facts("DrillFunction"),
+        BUCKET,
+    )
+    assert len(report.denied) == len(calls), report.denied

@@ -19,6 +19,7 @@ from cfn_roles import Resolver, Stack, load_template
 from iam_calls import AwsFacts
 from least_privilege import check_role
 
+from cognito_backup.drill import drill_key
 from cognito_backup.store import (
     MANIFEST_NAME,
     RESTORE_REPORT_PREFIX,
@@ -206,6 +207,25 @@ RESTORE: list[Row] = [
     ("DeleteObject", export_checkpoint("incremental"), DENIED, "an export checkpoint"),
 ]
 
+DRILL_RECORD = drill_key(PREFIX, POOL, "20261203T040000Z-abc123")
+
+DRILL: list[Row] = [
+    ("PutObject", DRILL_RECORD, ALLOWED, "its record"),
+    ("PutObject", restore_report(FULL), ALLOWED, "the report of its restore"),
+    ("PutObject", validation_report(INCREMENTAL), ALLOWED, "the verdict of a never-validated snapshot"),
+    ("PutObjectTagging", manifest(FULL), ALLOWED, "that verdict's tag"),
+    ("PutObject", RESTORE_CHECKPOINT, ALLOWED, "its restore's checkpoint"),
+    ("DeleteObject", RESTORE_CHECKPOINT, ALLOWED, "its restore's finished checkpoint"),
+    ("PutObject", drill_key(PREFIX, OTHER_POOL, "20261203T040000Z-abc123"), DENIED, "another pool's drill"),
+    ("PutObject", manifest(FULL), DENIED, "a manifest"),
+    ("PutObject", part(FULL), DENIED, "a part"),
+    ("PutObject", export_checkpoint("full"), DENIED, "an export checkpoint"),
+    ("PutObject", STANDBY_MARKER, DENIED, "the standby marker"),
+    ("PutObject", join_key(PREFIX, POOL, "drills", "x", MANIFEST_NAME), DENIED, "a manifest under drills/"),
+    ("DeleteObject", DRILL_RECORD, DENIED, "its own record (records are kept)"),
+    ("DeleteObject", manifest(FULL), DENIED, "a manifest"),
+]
+
 CASES = [
     pytest.param(fn, op, key, allowed, id=f"{fn}: {op} {why} {'allowed' if allowed else 'denied'}")
     for fn, rows in (
@@ -213,6 +233,7 @@ CASES = [
         ("IncrementalExportFunction", INCREMENTAL_EXPORT),
         ("ValidatorFunction", VALIDATOR),
         ("RestoreFunction", RESTORE),
+        ("DrillFunction", DRILL),
     )
     for op, key, allowed, why in rows
 ]

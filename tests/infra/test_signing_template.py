@@ -7,7 +7,12 @@ from typing import Any
 from conftest import load_template
 
 EXPORT_ROLES = {"FullExportFunctionRole", "IncrementalExportFunctionRole"}
-VERIFY_ROLES = {"ValidatorFunctionRole", "RestoreFunctionRole", "MigrateUserFunctionRole"}
+VERIFY_ROLES = {
+    "ValidatorFunctionRole",
+    "RestoreFunctionRole",
+    "MigrateUserFunctionRole",
+    "DrillFunctionRole",
+}
 MAC_ACTIONS = {"kms:GenerateMac", "kms:VerifyMac"}
 
 

@@ -26,14 +26,25 @@ EXPORT_FUNCTIONS = {
     "FullExportFunction": "full_export",
     "IncrementalExportFunction": "incremental_export",
 }
-ALL_FUNCTIONS = {**EXPORT_FUNCTIONS, "ValidatorFunction": "validator", "RestoreFunction": "restore"}
+ALL_FUNCTIONS = {
+    **EXPORT_FUNCTIONS,
+    "ValidatorFunction": "validator",
+    "RestoreFunction": "restore",
+    "DrillFunction": "drill",
+}
 STATE_MACHINES = {
     "FullExportStateMachine": "FullExportFunction",
     "IncrementalExportStateMachine": "IncrementalExportFunction",
     "RestoreStateMachine": "RestoreFunction",
 }
 # Write actions that AWS does not scope to resources: "*" is the only possible Resource.
-NO_RESOURCE_LEVEL_PERMISSIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# CreateUserPool names no resource type either; the drill's role narrows it by aws:RequestTag
+# (tests/infra/test_drill_template.py).
+NO_RESOURCE_LEVEL_PERMISSIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cognito-idp:CreateUserPool",
+}
 READ_VERBS = ("Get", "List", "Describe", "Head")
 
 

@@ -145,6 +145,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--to", dest="to_key", required=True)
     d.add_argument("--details", action="store_true", help="list usernames and group names")
 
+    dr = sub.add_parser(
+        "drill", parents=[common], help="restore a snapshot into a scratch pool, check it, delete the pool"
+    )
+    dr.add_argument("--bucket", required=True)
+    dr.add_argument("--user-pool-id", required=True, help="the pool whose backups are drilled")
+    dr.add_argument("--prefix", default="backups")
+    dr.add_argument("--manifest", help="drill this snapshot (default: the newest that passed validation)")
+    dr.add_argument(
+        "--keep", action="store_true", help="keep the scratch pool to inspect it (delete it after)"
+    )
     for name, ep in sorted(_plugins().items()):
         sub.add_parser(name, parents=[common], help=f"(from {ep.value.split(':')[0]})")
     return p
@@ -378,12 +388,41 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_drill(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .drill import Drill, run_drill
+
+    clients = _clients(args)
+    store = _store(args, clients)
+    store.check_bucket(pool_root(args.prefix, args.user_pool_id))
+    drill = Drill(
+        _gateway(clients),
+        store,
+        region=clients.region or "",
+        account=str(clients.sts().get_caller_identity()["Account"]),
+    )
+    progress = Progress(err, "drill")
+    record = run_drill(
+        drill,
+        args.prefix,
+        args.user_pool_id,
+        manifest_key=args.manifest,
+        keep=args.keep,
+        progress=lambda c: progress.counts(
+            Counts(users=c.created, groups=c.groups_created, memberships=c.memberships_added)
+        ),
+    )
+    progress.done()
+    _emit(args, out, record.model_dump(mode="json"), [*record.summary_lines(), f"record: {record.key}"])
+    return 0 if record.status == "passed" else 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
     "export": cmd_export,
     "validate": cmd_validate,
     "list": cmd_list,
     "restore": cmd_restore,
     "diff": cmd_diff,
+    "drill": cmd_drill,
 }
 
 # Commands other packages add (the demo, from tools/cognito_local, which the layer does not

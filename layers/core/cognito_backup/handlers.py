@@ -17,8 +17,9 @@ from typing import Any, Literal, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from .drill import Drill, DrillFailedError, DrillRecord, freshness
 from .errors import BackupError, SignInRefusedError, UsageError, UserNotFoundError
 from .export import ExportOptions, run_export
 from .migrate import MigrationEvent, MigrationSource, migrate_user
@@ -439,3 +440,188 @@ def migrate_user_handler(
     answer = dict(event)
     answer["response"] = {**(event.get("response") or {}), **migrated.response.model_dump(exclude_none=True)}
     return answer
+
+
+# --------------------------------------------------------------------------- restore drill
+
+
+class DrillEvent(BaseModel):
+    """What DrillStateMachine passes: the scheduled event (start a drill of the newest good
+    snapshot), or `manifest_key`/`keep` to choose; then the previous step's answer, whose
+    `drill_id` continues that drill; `abort` (with the drill's answer under `event`) cleans up
+    after a step that could not finish (a timeout, a crash)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    manifest_key: str | None = Field(default=None, min_length=1, pattern=r"(^|/)manifest\.json$")
+    keep: StrictBool = False
+    drill_id: str | None = Field(default=None, pattern=r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+    abort: StrictBool = False
+    event: dict[str, Any] | None = None
+    # The daily check (its own schedule): publish the ages of the newest good snapshots and
+    # drill, and whether a drill is overdue; no drill is run.
+    check: StrictBool = False
+
+
+class DrillAnswer(BaseModel):
+    """A drill step's answer: ids, counts and seconds (the record is in S3 at `record_key`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["incomplete", "complete", "failed"]
+    drill_id: str | None
+    drill_status: str
+    snapshot_id: str | None = None
+    scratch_user_pool_id: str | None = None
+    scratch_pool_deleted: bool = False
+    record_key: str | None = None
+    users: int = 0
+    differences: int = 0
+    failures: int = 0
+    equal: bool = False
+    seconds: float = 0.0
+    projected_restore_seconds: float | None = None
+
+    @classmethod
+    def of(cls, record: DrillRecord) -> DrillAnswer:
+        status: Literal["incomplete", "complete", "failed"] = (
+            "incomplete"
+            if record.status == "running"
+            else "complete"
+            if record.status == "passed"
+            else "failed"
+        )
+        return cls(
+            status=status,
+            drill_id=record.drill_id,
+            drill_status=record.status,
+            snapshot_id=record.snapshot_id,
+            scratch_user_pool_id=record.scratch_user_pool_id,
+            scratch_pool_deleted=record.scratch_pool_deleted,
+            record_key=record.key,
+            users=record.counts.users,
+            differences=record.differences,
+            failures=record.failures,
+            equal=record.equal,
+            seconds=round(sum(record.phases.values()), 3),
+            projected_restore_seconds=record.projection.seconds if record.projection else None,
+        )
+
+
+def _account_of(context: Any) -> str:
+    """The account the function runs in, from its ARN (no STS call, no permission needed)."""
+    arn = str(getattr(context, "invoked_function_arn", "") or "")
+    parts = arn.split(":")
+    if len(parts) < 5 or not parts[4]:
+        raise UsageError("the drill needs the Lambda context's invoked_function_arn (its account)")
+    return parts[4]
+
+
+def drill_handler(
+    event: Any, context: Any, settings: Settings | None = None, runtime: Runtime | None = None
+) -> dict[str, Any]:
+    """One step of a drill of USER_POOL_ID's backups; raise DrillFailedError when it failed.
+
+    The store and gateway are the runtime's, as for the restore (so the signing key, once the
+    restore verifies signatures, applies to drills as well). A finished drill publishes
+    DrillSucceeded or DrillFailed, its duration and the projected whole-pool restore time.
+    """
+    request = _parse(event, DrillEvent, "drill")
+    settings = settings or get_settings()
+    if not settings.user_pool_id:
+        raise UsageError("USER_POOL_ID is not set")
+    if request.manifest_key:
+        _under_prefix(request.manifest_key, settings)
+    rt = runtime or Runtime(settings)
+    if request.check:
+        return _check_freshness(rt.store, settings.backup_prefix.strip("/"), settings.user_pool_id)
+    drill = Drill(
+        rt.gateway,
+        rt.store,
+        region=rt.clients.region or "",
+        account=_account_of(context),
+        quota_fraction=settings.quota_fraction,
+    )
+    deadline = Deadline.from_lambda_context(context, settings.deadline_margin_seconds)
+    prefix, pool = settings.backup_prefix.strip("/"), settings.user_pool_id
+    if request.abort:
+        return _abort_drill(drill, prefix, pool, request)
+    finished_before = False
+    try:
+        if request.drill_id:
+            loaded = drill.load(prefix, pool, request.drill_id)
+            # A retried step whose first attempt finished the drill: answer it, count it once.
+            finished_before = loaded.status != "running"
+            record = drill.step(loaded, deadline)
+        else:
+            # The first step answers as soon as the scratch pool exists: from then on the
+            # execution's state carries the drill id, so that a step that crashes or times out
+            # can still be cleaned up after (the state machine's Abort).
+            record = drill.start(prefix, pool, manifest_key=request.manifest_key, keep=request.keep)
+    except Exception:
+        # The drill recorded itself failed and deleted its pool; count it, and let it raise.
+        metrics.add_metric(name="DrillFailed", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=rt.gateway.stats.throttled)
+    if record.status != "running" and not finished_before:
+        _observe_drill(record)
+    if record.status == "failed":
+        raise DrillFailedError(record)
+    return DrillAnswer.of(record).model_dump(mode="json")
+
+
+def _abort_drill(drill: Drill, prefix: str, pool: str, request: DrillEvent) -> dict[str, Any]:
+    """After a step that could not finish (the state machine's Catch): delete the scratch
+    pool and record the drill failed. Answers (the execution then fails) rather than raises."""
+    drill_id = (request.event or {}).get("drill_id")
+    if not isinstance(drill_id, str) or not drill_id:
+        # The first step failed before it had a drill (or a pool): nothing to clean up.
+        metrics.add_metric(name="DrillFailed", unit=MetricUnit.Count, value=1)
+        return DrillAnswer(status="failed", drill_id=None, drill_status="failed").model_dump(mode="json")
+    record = drill.load(prefix, pool, drill_id)
+    if record.status == "running":
+        record = drill.abort(record, "StepFailed")
+        _observe_drill(record)
+    return DrillAnswer.of(record).model_dump(mode="json")
+
+
+def _observe_drill(record: DrillRecord) -> None:
+    metrics.add_metric(
+        name="DrillSucceeded" if record.status == "passed" else "DrillFailed", unit=MetricUnit.Count, value=1
+    )
+    metrics.add_metric(
+        name="DrillDurationSeconds", unit=MetricUnit.Seconds, value=sum(record.phases.values())
+    )
+    if record.projection is not None:
+        metrics.add_metric(
+            name="DrillProjectedRestoreSeconds", unit=MetricUnit.Seconds, value=record.projection.seconds
+        )
+
+
+DEFAULT_DRILL_MAX_AGE_DAYS = 35.0
+
+
+def _check_freshness(store: SnapshotStore, prefix: str, pool_id: str) -> dict[str, Any]:
+    """The daily check: ages of the newest good full and incremental snapshots and of the
+    newest passed drill, and DrillOverdue (1 when no drill passed in DRILL_MAX_AGE_DAYS)."""
+    raw = os.environ.get("DRILL_MAX_AGE_DAYS") or str(DEFAULT_DRILL_MAX_AGE_DAYS)
+    try:
+        max_age = float(raw)
+    except ValueError as exc:
+        raise UsageError("DRILL_MAX_AGE_DAYS must be a number of days") from exc
+    found = freshness(store, prefix, pool_id, max_drill_age_days=max_age)
+    if found.full_age_seconds is not None:
+        metrics.add_metric(
+            name="LastFullSnapshotAgeSeconds", unit=MetricUnit.Seconds, value=found.full_age_seconds
+        )
+    if found.incremental_age_seconds is not None:
+        metrics.add_metric(
+            name="LastIncrementalSnapshotAgeSeconds",
+            unit=MetricUnit.Seconds,
+            value=found.incremental_age_seconds,
+        )
+    if found.drill_age_days is not None:
+        metrics.add_metric(name="LastDrillAgeDays", unit=MetricUnit.Count, value=found.drill_age_days)
+    metrics.add_metric(name="DrillOverdue", unit=MetricUnit.Count, value=1 if found.drill_overdue else 0)
+    logger.info("freshness checked", extra=found.model_dump())
+    return {"status": "complete", "check": True, **found.model_dump()}
