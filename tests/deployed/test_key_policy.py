@@ -26,16 +26,14 @@ RESERVED = ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation
 KEPT = ("kms:Decrypt", "kms:CancelKeyDeletion", "kms:EnableKeyRotation", "kms:TagResource", "kms:CreateGrant")
 
 
-def key_policy(break_glass: str = "") -> Policy:
+def key_policy(break_glass: str = "", key: str = "BackupKey") -> Policy:
     stack = Stack(
         account=ACCOUNT,
         parameters={"UserPoolId": "us-east-1_Src", "BreakGlassRoleArn": break_glass},
         refs={"BackupBucket": "bkt"},
     )
-    document = Resolver(TEMPLATE, stack).resolve(
-        TEMPLATE["Resources"]["BackupKey"]["Properties"]["KeyPolicy"]
-    )
-    return Policy("BackupKey", document)
+    document = Resolver(TEMPLATE, stack).resolve(TEMPLATE["Resources"][key]["Properties"]["KeyPolicy"])
+    return Policy(key, document)
 
 
 def decision(policy: Policy, action: str, principal: str) -> str:
@@ -79,3 +77,23 @@ def test_without_a_break_glass_role_only_the_root_user_may(action: str) -> None:
 def test_the_key_stays_usable_and_administrable(action: str) -> None:
     for break_glass in ("", BREAK_GLASS):
         assert decision(key_policy(break_glass), action, ADMIN) == "allowed"
+
+
+# The signing key: without it no snapshot verifies, so none can be restored.
+SIGNING_RESERVED = ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy")
+
+
+@pytest.mark.parametrize("action", SIGNING_RESERVED)
+def test_the_signing_key_is_as_protected_as_the_backup_key(action: str) -> None:
+    with_role = key_policy(BREAK_GLASS, "SigningKey")
+    assert decision(with_role, action, BREAK_GLASS) == "allowed"
+    without = key_policy("", "SigningKey")
+    assert decision(without, action, ROOT) == "allowed"
+    for policy in (with_role, without):
+        for principal in (ADMIN, DEPLOYER):
+            assert decision(policy, action, principal) == "explicit-deny", principal
+
+
+@pytest.mark.parametrize("action", ("kms:VerifyMac", "kms:DescribeKey", "kms:TagResource"))
+def test_the_signing_key_stays_usable(action: str) -> None:
+    assert decision(key_policy("", "SigningKey"), action, ADMIN) == "allowed"

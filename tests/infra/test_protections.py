@@ -208,6 +208,7 @@ def test_key_deletion_disabling_and_policy_changes_alarm() -> None:
     assert {"ScheduleKeyDeletion", "DisableKey", "PutKeyPolicy"} <= set(detail["eventName"])
     assert STACK_KEY in detail["resources"]["ARN"]
     assert {"Fn::GetAtt": ["OpsKey", "Arn"]} in detail["resources"]["ARN"]
+    assert {"Fn::GetAtt": ["SigningKey", "Arn"]} in detail["resources"]["ARN"]  # no verify, no restore
 
 
 def test_disabled_or_changed_export_schedules_alarm() -> None:
