@@ -32,7 +32,12 @@ from least_privilege import RoleReport, check_role, problems
 from cognito_backup import pacing
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.errors import RestoreRefusedError, SignInRefusedError, UserNotFoundError
+from cognito_backup.errors import (
+    RestoreRefusedError,
+    SignInRefusedError,
+    SnapshotInvalidError,
+    UserNotFoundError,
+)
 from cognito_backup.export import run_export
 from cognito_backup.migrate import SourcePool
 from cognito_backup.observability import metrics
@@ -40,7 +45,7 @@ from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
 from cognito_backup.settings import get_settings
 from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
-from cognito_backup.validate import SnapshotInvalidError, validate_snapshot
+from cognito_backup.validate import validate_snapshot
 from cognito_local.faults import Faults
 from cognito_local.inprocess import strict_cognito
 from cognito_local.keys import create_signing_key
@@ -631,7 +636,7 @@ def pool_ids(d: Deployment) -> set[str]:
 
 
 def test_drill_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
-    from cognito_backup.drill import DrillFailedError
+    from cognito_backup.errors import DrillFailedError
 
     d = deployment
     # MFA on: the scratch pool gets it too (SetUserPoolMfaConfig).

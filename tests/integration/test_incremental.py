@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cognito_backup.chain import ChainBrokenError, open_view, resolve_chain
-from cognito_backup.errors import RestoreRefusedError
+from cognito_backup.chain import open_view, resolve_chain
+from cognito_backup.errors import ChainBrokenError, RestoreRefusedError
 from cognito_backup.export import ExportOptions, run_export
 from cognito_backup.incremental import diff_snapshots, find_base
 from cognito_backup.models import UserDeletedRecord

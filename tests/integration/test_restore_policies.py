@@ -382,7 +382,9 @@ class RefusingGateway(CognitoGateway):
         if self.deny and operation == "admin_add_user_to_group":
             raise AccessDeniedError("access denied to Cognito (AccessDeniedException): not allowed")
         if operation == "admin_create_user" and kwargs["Username"] == self.user:
-            raise UsageError("Cognito refused the request (InvalidParameterException): bad attribute")
+            raise UsageError(
+                "Cognito refused the request (InvalidParameterException): bad attribute", scope="record"
+            )
         if operation == "admin_add_user_to_group" and kwargs["GroupName"] == self.group:
             raise UserNotFoundError("Group not found.")
         return super().call(operation, **kwargs)

@@ -14,8 +14,8 @@ from test_restore import ALL_CUSTOM, World, make_world, snapshot, target, unpace
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.errors import PoolNotFoundError, RestoreRefusedError, UsageError
-from cognito_backup.handlers import RestoreAnswer, RestoreFailedError, restore_handler
+from cognito_backup.errors import PoolNotFoundError, RestoreFailedError, RestoreRefusedError, UsageError
+from cognito_backup.handlers import RestoreAnswer, restore_handler
 from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.settings import Settings
 from cognito_backup.store import SnapshotStore

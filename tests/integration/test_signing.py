@@ -20,7 +20,13 @@ from cognito_backup.aws import AwsClients
 from cognito_backup.cli import main
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.digest import user_digest
-from cognito_backup.errors import RestoreRefusedError, SignatureError, SnapshotCorruptError, UsageError
+from cognito_backup.errors import (
+    RestoreRefusedError,
+    SignatureError,
+    SnapshotCorruptError,
+    SnapshotInvalidError,
+    UsageError,
+)
 from cognito_backup.export import run_export
 from cognito_backup.handlers import parse_restore_event, restore_handler, validator_handler
 from cognito_backup.models import MembershipRecord, PartInfo, UserRecord, UserStateRecord
@@ -29,7 +35,7 @@ from cognito_backup.restore_models import MAX_EVENT_NAMES
 from cognito_backup.settings import Settings
 from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import MAX_LINE_BYTES, MAX_MANIFEST_BYTES, SnapshotStore
-from cognito_backup.validate import SnapshotInvalidError, validate_snapshot, verdict_of
+from cognito_backup.validate import validate_snapshot, verdict_of
 from cognito_local.keys import create_signing_key
 from cognito_local.seed import create_pool
 

@@ -14,12 +14,12 @@ from conftest import BUCKET, REPO, FakeLambdaContext, load_event
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.errors import UsageError
+from cognito_backup.errors import SnapshotInvalidError, UsageError
 from cognito_backup.export import run_export
 from cognito_backup.observability import metrics
 from cognito_backup.settings import get_settings
 from cognito_backup.store import SnapshotStore
-from cognito_backup.validate import SnapshotInvalidError, report_key, verdict_of
+from cognito_backup.validate import report_key, verdict_of
 
 # An ignored or refused event publishes no metric; Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -55,3 +55,15 @@ def test_the_module_finder_sees_function_level_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from cognito_local.demo import run_demo\n", encoding="utf-8")
     assert "cognito_local.demo" in imports("cognito_backup.probe", probe, {})
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    # Private control-flow signals (a leading underscore) may stay where they are raised.
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                if any(b.endswith(("Error", "Exception")) for b in bases) and name != "cognito_backup.errors":
+                    found.append(f"{name}.{node.name}")
+    assert found == []

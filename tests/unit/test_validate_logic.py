@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from conftest import BUCKET, load_event
 
 from cognito_backup import validate
-from cognito_backup.errors import SnapshotCorruptError, UsageError
+from cognito_backup.errors import SnapshotCorruptError, SnapshotInvalidError, UsageError
 from cognito_backup.handlers import parse_validator_event, validator_handler
 from cognito_backup.models import PartKind, Record
 from cognito_backup.settings import Settings
@@ -19,7 +19,6 @@ from cognito_backup.validate import (
     ALLOWED_KINDS,
     ALLOWED_TYPES,
     Failure,
-    SnapshotInvalidError,
     ValidationReport,
     report_key,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import SnapshotCorruptError, SnapshotNotFoundError
+from .errors import ChainBrokenError, SnapshotCorruptError, SnapshotNotFoundError
 from .models import (
     GroupDeletedRecord,
     GroupRecord,
@@ -27,10 +27,6 @@ from .models import (
 from .store import SnapshotStore
 
 MAX_CHAIN = 10_000
-
-
-class ChainBrokenError(SnapshotCorruptError):
-    """A link of the chain is missing, from another pool, or not a snapshot."""
 
 
 @dataclass(frozen=True)

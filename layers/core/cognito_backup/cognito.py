@@ -19,6 +19,7 @@ from .errors import (
     BackupError,
     CognitoError,
     GroupExistsError,
+    GroupNotFoundError,
     PoolNotFoundError,
     SignInRefusedError,
     UsageError,
@@ -166,14 +167,14 @@ class CognitoGateway:
                     self._backoff(attempt)
                     attempt += 1
                     continue
-                raise self._map_error(code, exc, not_found) from exc
+                raise self._map_error(code, exc, not_found, transient=is_transient(exc)) from exc
             except TRANSPORT_ERRORS as exc:
                 if attempt + 1 < self._max_attempts:
                     self.stats.add(retried=1)
                     self._backoff(attempt)
                     attempt += 1
                     continue
-                raise CognitoError("ConnectionError", str(exc)) from exc
+                raise CognitoError("ConnectionError", str(exc), scope="run") from exc
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter: spreads the retries of parallel workers apart.
@@ -181,7 +182,12 @@ class CognitoGateway:
         self._sleep(random.uniform(cap / 2, cap))  # noqa: S311 - jitter, not crypto
 
     @staticmethod
-    def _map_error(code: str, exc: ClientError, not_found: type[BackupError]) -> BackupError:
+    def _map_error(
+        code: str, exc: ClientError, not_found: type[BackupError], *, transient: bool = False
+    ) -> BackupError:
+        """The definite refusals as what they concern (a user, a group: the record at hand;
+        access, the pool: the run); a transient error that outlasted every retry stops the run,
+        which resumes from its checkpoint, rather than failing a record for good."""
         message = exc.response.get("Error", {}).get("Message", "")
         if code == "ResourceNotFoundException":
             return not_found(message or "not found")
@@ -194,8 +200,8 @@ class CognitoGateway:
         if code in ("AccessDeniedException", "NotAuthorizedException", "UnrecognizedClientException"):
             return AccessDeniedError(f"access denied to Cognito ({code}): {message}")
         if code in ("InvalidParameterException", "ValidationException"):
-            return UsageError(f"Cognito refused the request ({code}): {message}")
-        return CognitoError(code, message)
+            return UsageError(f"Cognito refused the request ({code}): {message}", scope="record")
+        return CognitoError(code, message, scope="run" if transient else "record")
 
     # ------------------------------------------------------------------ reads
     def describe_pool(self, pool_id: str) -> dict[str, Any]:
@@ -423,12 +429,9 @@ class CognitoGateway:
     def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
         """One group of a pool, or None when the pool has no such group."""
 
-        class _NoSuchGroup(BackupError):
-            pass
-
         try:
-            resp = self.call("get_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
-        except _NoSuchGroup:
+            resp = self.call("get_group", not_found=GroupNotFoundError, UserPoolId=pool_id, GroupName=name)
+        except GroupNotFoundError:
             return None
         return group_from_api(resp["Group"])
 
@@ -468,12 +471,9 @@ class CognitoGateway:
     def delete_group(self, pool_id: str, name: str) -> None:
         """DeleteGroup; a group already gone (a lost answer retried) is not an error."""
 
-        class _NoSuchGroup(BackupError):
-            pass
-
         try:
-            self.call("delete_group", not_found=_NoSuchGroup, UserPoolId=pool_id, GroupName=name)
-        except _NoSuchGroup:
+            self.call("delete_group", not_found=GroupNotFoundError, UserPoolId=pool_id, GroupName=name)
+        except GroupNotFoundError:
             return
 
     # ------------------------------------------------------------------ migration trigger

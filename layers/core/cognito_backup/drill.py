@@ -181,20 +181,6 @@ def _prefix_of(manifest_key: str, pool_id: str) -> str:
     return snapshot_prefix(manifest_key, pool_id)
 
 
-class DrillFailedError(BackupError):
-    """The drill did not find the scratch pool equal to the snapshot (ids and counts only)."""
-
-    def __init__(self, record: DrillRecord) -> None:
-        super().__init__(
-            f"drill {record.drill_id} of snapshot {record.snapshot_id} failed: "
-            f"{record.validation_failures} validation problem(s), {record.failures} restore failure(s), "
-            f"{record.differences} difference(s)"
-            + (f", error {record.error}" if record.error else "")
-            + f"; record: {record.key}"
-        )
-        self.record = record
-
-
 @contextmanager
 def _timed(record: DrillRecord, phase: str, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
     start = clock()

@@ -1,12 +1,39 @@
-"""Domain errors: adapters translate AWS errors into these, by error code."""
+"""Every error this tool raises on purpose, in one place. Adapters translate AWS errors into
+these by error code, never by message text.
+
+Each error says what it does to a run that meets it while working through records (`scope`):
+`"run"` stops the run (it is resumed from its checkpoint, never reported done: throttling that
+outlasted every retry, a lost connection, denied access, a vanished pool, S3 trouble), and
+`"record"` fails only the user or group at hand, which the report lists (a definite refusal
+of one request). The class gives the default; the place that raises it may say otherwise (the
+Cognito adapter does, by error code). `exit_code` is what the CLI exits with.
+
+The errors built from a report (a validation, a restore, a drill) only name its type for the
+type checker: this module imports nothing at run time.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # annotations only: the domain modules import this one, never the reverse
+    from .drill import DrillRecord
+    from .handlers import RestoreAnswer
+    from .validate import ValidationReport
+
+Scope = Literal["run", "record"]
 
 
 class BackupError(Exception):
     """Base of every error this tool raises on purpose. `str()` is one clear line."""
 
     exit_code = 1
+    scope: Scope = "run"
+
+    def __init__(self, *args: Any, scope: Scope | None = None) -> None:
+        super().__init__(*args)
+        if scope is not None:
+            self.scope = scope
 
 
 class UsageError(BackupError):
@@ -75,29 +102,83 @@ class RestoreRefusedError(BackupError):
 
 
 class UserExistsError(BackupError):
-    pass
+    scope: Scope = "record"
 
 
 class UserNotFoundError(BackupError):
-    pass
+    scope: Scope = "record"
 
 
 class GroupExistsError(BackupError):
-    pass
+    scope: Scope = "record"
+
+
+class GroupNotFoundError(BackupError):
+    scope: Scope = "record"
 
 
 class CognitoError(BackupError):
-    """Any other Cognito error, with its code kept."""
+    """Any other Cognito error, with its code kept: a definite refusal of one request unless
+    the adapter says the run must stop (a transient code that outlasted every retry)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+    scope: Scope = "record"
+
+    def __init__(self, code: str, message: str, *, scope: Scope | None = None) -> None:
+        super().__init__(f"{code}: {message}", scope=scope)
         self.code = code
 
 
 class StorageError(BackupError):
+    """S3 failed in a way retries did not cure: the run stops, to be resumed."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+class ChainBrokenError(SnapshotCorruptError):
+    """A link of the chain is missing, from another pool, or not a snapshot."""
+
+
+class SnapshotInvalidError(SnapshotCorruptError):
+    """The snapshot failed validation (the verdict is recorded before this is raised)."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        parts = sorted({f.part.rsplit("/", 1)[-1] for f in report.failures if f.part})
+        where = f" in {', '.join(parts[:5])}" if parts else ""
+        key = report.manifest_key
+        super().__init__(
+            f"snapshot {report.snapshot_id or key} is invalid: "
+            f"{len(report.failures)} problem(s){where}; see {key.rsplit('/', 1)[0]}/validation-report.json"
+        )
+        self.report = report
+
+
+class RestoreFailedError(BackupError):
+    """The restore finished with failures; its report in S3 says which (ids and counts only here)."""
+
+    def __init__(self, answer: RestoreAnswer) -> None:
+        super().__init__(
+            f"restore of {answer.snapshot_id} into {answer.target_user_pool_id} failed: "
+            f"{answer.failures} failure(s), {answer.counts.failed} user(s) failed, "
+            f"{answer.differences} difference(s) left; "
+            f"report: {answer.report_key}"
+        )
+        self.answer = answer
+
+
+class DrillFailedError(BackupError):
+    """The drill did not find the scratch pool equal to the snapshot (ids and counts only)."""
+
+    def __init__(self, record: DrillRecord) -> None:
+        super().__init__(
+            f"drill {record.drill_id} of snapshot {record.snapshot_id} failed: "
+            f"{record.validation_failures} validation problem(s), {record.failures} restore failure(s), "
+            f"{record.differences} difference(s)"
+            + (f", error {record.error}" if record.error else "")
+            + f"; record: {record.key}"
+        )
+        self.record = record
 
 
 class SignInRefusedError(BackupError):

@@ -19,8 +19,15 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from .drill import Drill, DrillFailedError, DrillRecord, freshness
-from .errors import BackupError, SignInRefusedError, UsageError, UserNotFoundError
+from .drill import Drill, DrillRecord, freshness
+from .errors import (
+    DrillFailedError,
+    RestoreFailedError,
+    SignInRefusedError,
+    SnapshotInvalidError,
+    UsageError,
+    UserNotFoundError,
+)
 from .export import ExportOptions, run_export
 from .migrate import MigrationEvent, MigrationSource, migrate_user
 from .models import utcnow
@@ -32,7 +39,7 @@ from .restore_models import RestoreCounts, RestoreEvent, RestoreReport, RestoreS
 from .runtime import Runtime
 from .settings import Settings, get_settings
 from .store import MANIFEST_NAME, SnapshotStore, layout_pool_id, layout_snapshot_id, standby_key
-from .validate import SnapshotInvalidError, ValidationReport, report_key, validate_snapshot
+from .validate import ValidationReport, report_key, validate_snapshot
 
 OBJECT_CREATED = "Object Created"
 
@@ -268,19 +275,6 @@ class RestoreAnswer(BaseModel):
             differences=report.counts.differences,
             signature=report.signature,
         )
-
-
-class RestoreFailedError(BackupError):
-    """The restore finished with failures; its report in S3 says which (ids and counts only here)."""
-
-    def __init__(self, answer: RestoreAnswer) -> None:
-        super().__init__(
-            f"restore of {answer.snapshot_id} into {answer.target_user_pool_id} failed: "
-            f"{answer.failures} failure(s), {answer.counts.failed} user(s) failed, "
-            f"{answer.differences} difference(s) left; "
-            f"report: {answer.report_key}"
-        )
-        self.answer = answer
 
 
 def parse_restore_event(event: Any) -> RestoreEvent:

@@ -77,7 +77,7 @@ def key_uuid(key: str) -> str | None:
     return None
 
 
-class MacMismatch(Exception):
+class _MacMismatch(Exception):
     """KMS (or the comparison with a MAC made again) says the MAC is not this key's."""
 
 
@@ -119,19 +119,19 @@ class KmsMac:
         return bytes(resp["Mac"]), self.key_arn
 
     def verify(self, message: bytes, mac: bytes) -> str:
-        """The key's ARN when `mac` is this key's MAC of `message`; MacMismatch otherwise."""
+        """The key's ARN when `mac` is this key's MAC of `message`; _MacMismatch otherwise."""
         try:
             resp = self._kms.verify_mac(
                 KeyId=self.key_id, Message=message, Mac=mac, MacAlgorithm=MAC_ALGORITHM
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
-                raise MacMismatch() from exc
+                raise _MacMismatch() from exc
             raise self._fail(exc) from exc
         except TRANSPORT_ERRORS as exc:
             raise SigningUnavailableError("ConnectionError", str(exc)) from exc
         if resp.get("MacValid") is not True:
-            raise MacMismatch()
+            raise _MacMismatch()
         answered = str(resp.get("KeyId", ""))
         # KMS answers the key's ARN; moto echoes what it was given (an alias stays an alias).
         if key_uuid(answered) is not None:
@@ -142,7 +142,7 @@ class KmsMac:
         """The same check with GenerateMac only (the exports' roles): make it again, compare."""
         expected, arn = self.generate(message)
         if not hmac.compare_digest(expected, mac):
-            raise MacMismatch()
+            raise _MacMismatch()
         return arn
 
     def names_this_key(self, key_id: str) -> bool | None:
@@ -230,7 +230,7 @@ class ManifestSigning:
                 arn = self.mac.verify_by_generating(message, mac)
             else:
                 arn = self.mac.verify(message, mac)
-        except MacMismatch as exc:
+        except _MacMismatch as exc:
             raise SignatureError(
                 manifest_key, "mismatch", "not the configured key's MAC of this manifest"
             ) from exc

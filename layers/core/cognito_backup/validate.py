@@ -31,7 +31,12 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, Field, ValidationError
 
 from .chain import open_view, resolve_chain
-from .errors import SignatureError, SnapshotCorruptError, SnapshotNotFoundError, UsageError
+from .errors import (
+    SignatureError,
+    SnapshotCorruptError,
+    SnapshotNotFoundError,
+    UsageError,
+)
 from .models import (
     SUPPORTED_SCHEMA_VERSIONS,
     GroupDeletedRecord,
@@ -176,19 +181,6 @@ class ValidationReport(BaseModel):
     @property
     def verdict(self) -> Verdict:
         return "passed" if self.valid else "failed"
-
-
-class SnapshotInvalidError(SnapshotCorruptError):
-    """The snapshot failed validation (the verdict is recorded before this is raised)."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        parts = sorted({_name(f.part) for f in report.failures if f.part})
-        where = f" in {', '.join(parts[:5])}" if parts else ""
-        super().__init__(
-            f"snapshot {report.snapshot_id or report.manifest_key} is invalid: "
-            f"{len(report.failures)} problem(s){where}; see {report_key(report.manifest_key)}"
-        )
-        self.report = report
 
 
 def _name(key: str) -> str:

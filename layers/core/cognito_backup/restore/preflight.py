@@ -14,15 +14,12 @@ from itertools import islice
 from typing import Any
 
 from ..chain import Link, PointInTimeView, open_view, resolve_chain
-from ..cognito import RETRYABLE_CODES, CognitoGateway
+from ..cognito import CognitoGateway
 from ..errors import (
-    AccessDeniedError,
     BackupError,
-    CognitoError,
     PoolNotFoundError,
     RestoreRefusedError,
     SignatureError,
-    StorageError,
     UsageError,
 )
 from ..models import GroupRecord, PoolConfigRecord, UserRecord
@@ -43,16 +40,9 @@ def _refuse(reason: str) -> RestoreRefusedError:
 
 
 def per_item(exc: BackupError) -> bool:
-    """Whether an error concerns one user or group (reported) or the whole run (raised).
-
-    Throttling that outlasted every retry, lost connections, a vanished pool, denied access
-    and S3 trouble stop the run; it is resumed from its checkpoint, never reported done.
-    """
-    if isinstance(exc, AccessDeniedError | PoolNotFoundError | StorageError):
-        return False
-    return not (
-        isinstance(exc, CognitoError) and (exc.code in RETRYABLE_CODES or exc.code == "ConnectionError")
-    )
+    """Whether an error concerns one user or group (reported) or the whole run (raised): the
+    error says so itself (`BackupError.scope`, set where it is raised)."""
+    return exc.scope == "record"
 
 
 def why(exc: BackupError) -> str:
