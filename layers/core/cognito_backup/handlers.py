@@ -83,7 +83,7 @@ def export_handler(event: dict[str, Any], context: Any, *, incremental: bool) ->
     settings = get_settings()
     if not settings.user_pool_id:
         raise UsageError("USER_POOL_ID is not set")
-    rt = Runtime(settings)
+    rt = Runtime(settings, quota_share=settings.export_quota_share)  # headroom for the app
     result = run_export(
         rt.gateway,
         rt.store,
