@@ -128,6 +128,8 @@ class ExportRun:
         self._ckpt_key = checkpoint_key(cp.prefix, cp.user_pool_id, f"export-{cp.kind}")
         self.working_dir = join_key(cp.prefix, cp.user_pool_id, "checkpoints", f"work-{cp.snapshot_id}") + "/"
         self._config: Future[PoolConfigRecord] | None = None  # the configuration being read
+        # The first ListGroups page, fetched beside the checks (`run_export`), if it was.
+        self.first_groups_page: Future[Page[Any]] | None = None
 
     # ------------------------------------------------------------------ parts
     def _writer(self, kind: PartKind) -> PartWriter:
@@ -210,9 +212,15 @@ class ExportRun:
         self.finish()
         return True
 
+    def _groups_page(self) -> Page[Any]:
+        first, self.first_groups_page = self.first_groups_page, None
+        if first is not None and self.cp.token is None and first.exception() is None:
+            return first.result()
+        return self.gw.list_groups_page(self.cp.user_pool_id, self.cp.token)
+
     def _groups(self) -> bool:
         while True:
-            page = self.gw.list_groups_page(self.cp.user_pool_id, self.cp.token)
+            page = self._groups_page()
             for group in page.items:
                 self.on_group(group)
                 self.cp.group_names.append(group.name)
@@ -366,11 +374,16 @@ def run_export(
     requested: SnapshotKind = "incremental" if incremental else "full"
     # The bucket, the pool (no such pool / no access: fail before writing) and an open
     # checkpoint are looked up at once; their answers are taken in this order, so the first
-    # problem reported is the same as if they had run one after another.
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="export-checks") as checks:
+    # problem reported is the same as if they had run one after another. Beside them, reads
+    # that a new snapshot needs next: a free snapshot id and the first page of groups (both
+    # unused when a checkpoint is continued; nothing is written before the checks pass).
+    now = utcnow()
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="export-checks") as checks:
         bucket_ok = checks.submit(store.check_bucket, pool_root(options.prefix, pool_id))
         pool_ok = checks.submit(gateway.describe_pool, pool_id)
         open_cp = checks.submit(_open_checkpoint, store, options.prefix, pool_id, requested)
+        free_id = checks.submit(new_snapshot_id, store, options.prefix, pool_id, now)
+        first_groups = checks.submit(gateway.list_groups_page, pool_id, None)
         bucket_ok.result()
         pool_ok.result()
         cp = open_cp.result()
@@ -381,9 +394,8 @@ def run_export(
 
             base_key = find_base(store, options.prefix, pool_id)
         kind: SnapshotKind = "incremental" if base_key else "full"
-        now = utcnow()
         cp = ExportCheckpoint(
-            snapshot_id=new_snapshot_id(store, options.prefix, pool_id, now),
+            snapshot_id=free_id.result(),
             kind=kind,
             user_pool_id=pool_id,
             region=gateway.region,
@@ -398,6 +410,7 @@ def run_export(
         run = IncrementalRun(gateway, store, cp, deadline, options, progress)
     else:
         run = ExportRun(gateway, store, cp, deadline, options, progress)
+    run.first_groups_page = first_groups
     done = run.run()
     return ExportResult(
         status="complete" if done else "incomplete",
