@@ -13,6 +13,10 @@ ours, less what scheduling jitter moves between the two. So the burst is kept ju
 one second (DEFAULT_BURST_SECONDS): it lets a run spend at once the budget the service
 accrued while the run was doing something else (reading the pool's configuration,
 waiting on a slow call), instead of leaving it unused; docs/benchmarks.md measures it.
+
+The configured rate is a ceiling, not a promise: the application's own calls share the
+account's quotas, the category table may be wrong for an operation, a quota may be lower.
+So each bucket learns (`LearningBucket`): throttles cut its rate, quiet time restores it.
 """
 
 from __future__ import annotations
