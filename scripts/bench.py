@@ -129,6 +129,10 @@ def _timeline_summary() -> dict[str, Any]:
         "calls_per_second": [per_second.get(i, 0) for i in range(max(per_second) + 1)],
         "last_call": {op: round(t, 2) for op, t in sorted(last.items(), key=lambda kv: kv[1])[-4:]},
         "mean_call_ms": round(1000 * sum(d for _, _, d in TIMELINE) / len(TIMELINE), 1),
+        # When the first UserList answer came (the prelude before it is budget left unused)
+        "first_listing_call": min(
+            (round(t, 2) for t, op, _ in TIMELINE if op.startswith("list_users")), default=None
+        ),
     }
 
 

@@ -333,7 +333,13 @@ def test_a_failed_link_is_reported_not_fatal(world: World) -> None:
 
 @pytest.fixture
 def throttling_world(aws: AwsClients, store: SnapshotStore) -> Iterator[World]:
-    quotas = {"UserCreation": 8, "UserUpdate": 8, "UserAccountRecovery": 8, "UserPoolResourceUpdate": 8}
+    quotas = {
+        "UserCreation": 8,
+        "UserUpdate": 8,
+        "UserResourceUpdate": 8,
+        "UserAccountRecovery": 8,
+        "UserPoolResourceUpdate": 8,
+    }
     gateway = unpaced(aws.cognito(), base_delay=0.02, max_delay=0.2)
     yield from make_world(aws, store, gateway, quotas=quotas)
 

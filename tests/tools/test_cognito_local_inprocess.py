@@ -134,10 +134,11 @@ class TestQuotas:
             assert [u["Username"] for u in c.list_users(UserPoolId=pool)["Users"]] == ["first"]
 
     def test_standard_retries_ride_out_a_throttle(self) -> None:
-        # The engine's clock moves 40 ms per call (0.4 of a token at 10/s), not with the
-        # wall: on a loaded machine the bucket must not refill between the drain and the retry.
+        # The engine's clock moves 1/32 s per reading (a quarter of a token at 8/s), not with
+        # the wall: on a loaded machine the bucket must not refill between the drain and the
+        # retry. Binary fractions, so that no float rounding decides whether a token is whole.
         ticks = iter(range(1_000_000))
-        with strict_cognito(quotas={"UserRead": 10}, clock=lambda: next(ticks) * 0.04) as engine:
+        with strict_cognito(quotas={"UserRead": 8}, clock=lambda: next(ticks) / 32) as engine:
             c = client()
             pool = create_pool(c, "p")
             new_user(c, pool, "ann")

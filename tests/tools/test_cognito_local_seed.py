@@ -97,7 +97,7 @@ def test_twenty_thousand_users_seed_straight_into_the_backend(cognito: Any) -> N
 def test_server_mode_seeds_directly_and_the_api_path_gives_the_same_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with LocalAws(quotas={"UserUpdate": 10}) as local:
+    with LocalAws(quotas={"UserResourceUpdate": 10}) as local:
         c = boto3.client(
             "cognito-idp",
             endpoint_url=local.endpoint_url,
@@ -110,7 +110,7 @@ def test_server_mode_seeds_directly_and_the_api_path_gives_the_same_pool(
         assert seed_pool(c, direct, users=25, seed=3).direct
         monkeypatch.setattr(seed_module, "_moto_pool", lambda client, pool_id: None)
         assert not seed_pool(c, via_api, users=25, seed=3).direct
-        assert local.engine.stats()["categories"]["UserUpdate"]["throttled"] > 0  # and it backed off
+        assert local.engine.stats()["categories"]["UserResourceUpdate"]["throttled"] > 0  # and it backed off
         with local.engine.quotas_paused():
             assert pool_state(c, direct) == pool_state(c, via_api)
 

@@ -62,7 +62,10 @@ def test_every_operation_of_the_design_table_has_its_category_and_default_rate()
     assert OPERATION_CATEGORY["AdminLinkProviderForUser"] == "UserUpdate"
     assert OPERATION_CATEGORY["AdminSetUserPassword"] == "UserAccountRecovery"
     assert OPERATION_CATEGORY["CreateUserImportJob"] == "UserPoolResourceUpdate"
-    assert OPERATION_CATEGORY["AdminDeleteUser"] == "UserDeletion"
+    assert OPERATION_CATEGORY["AdminDeleteUser"] == "UserUpdate"
+    assert OPERATION_CATEGORY["AdminAddUserToGroup"] == "UserResourceUpdate"
+    assert OPERATION_CATEGORY["AdminListGroupsForUser"] == "UserResourceRead"
+    assert OPERATION_CATEGORY["DescribeUserPool"] == "UserPoolRead"
     assert DEFAULT_QUOTAS["UserList"] == 30 and DEFAULT_QUOTAS["UserCreation"] == 50
     assert DEFAULT_QUOTAS["UserUpdate"] == 25 and DEFAULT_QUOTAS["UserPoolResourceUpdate"] == 15
 
@@ -98,7 +101,7 @@ def test_buckets_are_shared_by_pools_and_operations_of_a_category_but_not_across
 
 def test_unknown_operations_have_no_quota() -> None:
     e = engine(quotas={k: 0 for k in DEFAULT_QUOTAS})
-    assert all(admit(e, "CreateUserPool") is None for _ in range(100))
+    assert all(admit(e, "DescribeRiskConfiguration") is None for _ in range(100))
 
 
 def test_quotas_can_be_switched_off_paused_and_changed() -> None:

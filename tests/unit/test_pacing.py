@@ -10,7 +10,22 @@ from conftest import FakeClock
 
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import AccessDeniedError, PoolNotFoundError
-from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer, TokenBucket
+from cognito_backup.pacing import (
+    CUT_FACTOR,
+    DEFAULT_QUOTAS,
+    FLOOR_SHARE,
+    HOLD_SECONDS,
+    OPERATION_CATEGORY,
+    RECOVERY_SHARE,
+    CountdownDeadline,
+    Deadline,
+    LearningBucket,
+    Pacer,
+    TokenBucket,
+)
+from cognito_local.strict import DEFAULT_QUOTAS as STRICT_QUOTAS
+from cognito_local.strict import OPERATION_CATEGORY as STRICT_CATEGORY
+from cognito_local.strict import TokenBucket as ServiceBucket
 
 
 def test_token_bucket_holds_its_rate() -> None:
@@ -93,3 +108,138 @@ def test_retries_give_up_eventually() -> None:
     with pytest.raises(Exception, match="TooManyRequestsException"):
         gw.describe_pool("p")
     assert client.calls == 5
+
+
+# ------------------------------------------------------------------ learning (AIMD)
+
+
+def learning(ceiling: float = 30.0) -> tuple[FakeClock, LearningBucket]:
+    clock = FakeClock()
+    return clock, LearningBucket(ceiling, burst_seconds=0.8, clock=clock, sleep=clock.sleep)
+
+
+def test_a_throttle_cuts_the_rate_once_per_overload() -> None:
+    _, bucket = learning(30.0)
+    in_flight = [bucket.take() for _ in range(3)]
+    bucket.penalize(in_flight[0])
+    assert bucket.rate == pytest.approx(30.0 * CUT_FACTOR)
+    # The other calls in flight come back throttled too: the same overload, one cut
+    bucket.penalize(in_flight[1])
+    bucket.penalize(in_flight[2])
+    assert bucket.rate == pytest.approx(30.0 * CUT_FACTOR) and bucket.cuts == 1
+    # A call let go after the cut and throttled all the same: the rate is still too high
+    bucket.penalize(bucket.take())
+    assert bucket.rate == pytest.approx(30.0 * CUT_FACTOR**2) and bucket.cuts == 2
+
+
+def test_the_rate_never_falls_below_its_floor() -> None:
+    _, bucket = learning(30.0)
+    for _ in range(50):
+        bucket.penalize(bucket.take())
+    assert bucket.rate == pytest.approx(30.0 * FLOOR_SHARE)
+    assert bucket.acquire() <= 1 / bucket.rate + 1e-9  # still paced, never stalled
+
+
+def test_recovery_is_slow_additive_and_stops_at_the_configured_rate() -> None:
+    clock, bucket = learning(30.0)
+    bucket.penalize()  # 21/s
+    cut = bucket.rate
+    clock.sleep(HOLD_SECONDS)
+    bucket.acquire()
+    assert bucket.rate == pytest.approx(cut)  # held: no recovery right after a throttle
+    clock.sleep(2.0)
+    bucket.acquire()
+    assert bucket.rate == pytest.approx(cut + 2.0 * RECOVERY_SHARE * 30.0)
+    clock.sleep(600.0)
+    bucket.acquire()
+    assert bucket.rate == 30.0 and bucket.capacity == pytest.approx(24.0)
+
+
+def test_a_throttle_during_recovery_restarts_the_hold() -> None:
+    clock, bucket = learning(30.0)
+    bucket.penalize()
+    clock.sleep(HOLD_SECONDS + 1.0)
+    bucket.acquire()
+    climbed = bucket.rate
+    assert climbed > 30.0 * CUT_FACTOR
+    bucket.penalize()
+    after_cut = bucket.rate
+    assert after_cut == pytest.approx(climbed * CUT_FACTOR)
+    clock.sleep(HOLD_SECONDS - 0.1)
+    bucket.acquire()
+    assert bucket.rate == pytest.approx(after_cut)
+
+
+def test_paced_calls_never_exceed_the_configured_rate() -> None:
+    # Given a bucket that was cut and then left alone for a long time
+    clock, bucket = learning(30.0)
+    bucket.penalize()
+    clock.sleep(1000.0)
+    # When 900 calls are made back to back
+    start = clock.now
+    for _ in range(900):
+        bucket.acquire()
+    # Then they take at least the configured rate's time, less one burst
+    assert clock.now - start >= (900 - 24) / 30.0 - 1e-6
+
+
+def test_a_lower_service_quota_than_configured_converges_with_few_throttles() -> None:
+    # Given the pacer believes 30/s while the service gives 10/s (the strict engine's bucket)
+    clock, bucket = learning(30.0)
+    service = ServiceBucket(10.0, clock.now)
+    admitted = throttled = 0
+    # When calls go back to back for two simulated minutes, a throttled one retried
+    while admitted < 1200:
+        epoch = bucket.take()
+        if service.take(clock.now + 0.05):
+            admitted += 1
+        else:
+            throttled += 1
+            bucket.penalize(epoch)
+            clock.sleep(0.1)
+    # Then the service's rate is used, and throttled calls stay a small share
+    assert admitted / clock.now == pytest.approx(10.0, rel=0.1)
+    assert throttled / (admitted + throttled) < 0.05
+
+
+def test_pacer_builds_learning_buckets_at_its_share() -> None:
+    clock = FakeClock()
+    pacer = Pacer(quotas={"UserList": 30.0}, fraction=0.5, clock=clock, sleep=clock.sleep)
+    pacer.throttled("list_users")
+    assert pacer.rates() == {"UserList": pytest.approx(15.0 * CUT_FACTOR)}
+    ul = pacer.bucket("UserList")
+    assert ul is not None and ul.ceiling == 15.0
+
+
+def test_the_operation_table_follows_the_design() -> None:
+    assert OPERATION_CATEGORY["admin_add_user_to_group"] == "UserResourceUpdate"
+    assert OPERATION_CATEGORY["admin_remove_user_from_group"] == "UserResourceUpdate"
+    assert OPERATION_CATEGORY["admin_list_groups_for_user"] == "UserResourceRead"
+    assert OPERATION_CATEGORY["describe_user_pool"] == "UserPoolRead"
+    assert OPERATION_CATEGORY["admin_disable_user"] == "UserUpdate"
+    assert set(OPERATION_CATEGORY.values()) <= set(DEFAULT_QUOTAS)
+
+
+def test_the_strict_local_cognito_uses_the_same_categories() -> None:
+    def camel(op: str) -> str:
+        return "".join(part.capitalize() for part in op.split("_"))
+
+    for op, category in OPERATION_CATEGORY.items():
+        assert STRICT_CATEGORY.get(camel(op)) == category, op
+    assert dict(STRICT_QUOTAS) == DEFAULT_QUOTAS
+
+
+def test_scheduled_exports_leave_headroom_and_restores_take_the_deployments_share() -> None:
+    from cognito_backup.runtime import Runtime
+    from cognito_backup.settings import Settings
+
+    settings = Settings.from_env(
+        {"BUCKET_NAME": "bucket", "QUOTA_FRACTION": "0.8", "AWS_REGION": "us-east-1"}
+    )
+    assert settings.export_quota_share == 0.5  # the default: half of each quota for the app
+    export = Runtime(settings, quota_share=settings.export_quota_share)
+    restore = Runtime(settings)
+    assert export.fraction == pytest.approx(0.4) and restore.fraction == pytest.approx(0.8)
+    assert export.gateway_in("eu-west-1") is not export.gateway
+    custom = Settings.from_env({"BUCKET_NAME": "bucket", "EXPORT_QUOTA_SHARE": "1"})
+    assert Runtime(custom, quota_share=custom.export_quota_share).fraction == 1.0

@@ -25,16 +25,23 @@ TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
-# Cognito's quota categories and their default requests per second (DESIGN.md).
+# Cognito's quota categories and their default requests per second, and the operations each
+# one covers: DESIGN.md's table (the Cognito quotas page), the same as the product's pacer
+# (cognito_backup.pacing), group membership changes in UserResourceUpdate included.
 DEFAULT_QUOTAS: Mapping[str, float] = {
     "UserList": 30,
-    "UserPoolResourceRead": 20,
-    "UserRead": 120,
     "UserCreation": 50,
     "UserUpdate": 25,
-    "UserDeletion": 25,
+    "UserResourceUpdate": 25,
+    "UserResourceRead": 50,
     "UserAccountRecovery": 30,
+    "UserRead": 120,
+    "UserPoolRead": 15,
+    "UserPoolUpdate": 15,
+    "UserPoolResourceRead": 20,
     "UserPoolResourceUpdate": 15,
+    "UserPoolClientRead": 15,
+    "UserPoolClientUpdate": 15,
     "UserAuthentication": 120,
 }
 
@@ -42,30 +49,28 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     "UserList": ("ListUsers", "ListUsersInGroup"),
     "UserPoolResourceRead": (
         "ListGroups",
-        "ListIdentityProviders",
-        "GetUserPoolMfaConfig",
-        "DescribeUserPool",
-        "DescribeUserPoolClient",
-        "ListUserPoolClients",
-        "ListResourceServers",
-        "DescribeIdentityProvider",
-        "DescribeResourceServer",
-        "DescribeUserPoolDomain",
         "GetGroup",
-        "AdminListGroupsForUser",
+        "ListIdentityProviders",
+        "DescribeIdentityProvider",
+        "ListResourceServers",
+        "DescribeResourceServer",
+        "GetUserPoolMfaConfig",
+        "DescribeUserPoolDomain",
     ),
+    "UserPoolRead": ("DescribeUserPool", "ListUserPools"),
+    "UserPoolClientRead": ("ListUserPoolClients", "DescribeUserPoolClient"),
+    "UserResourceRead": ("AdminListGroupsForUser",),
     "UserRead": ("AdminGetUser",),
     "UserCreation": ("AdminCreateUser",),
     "UserUpdate": (
-        "AdminAddUserToGroup",
-        "AdminRemoveUserFromGroup",
         "AdminDisableUser",
         "AdminEnableUser",
         "AdminUpdateUserAttributes",
         "AdminLinkProviderForUser",
         "AdminDeleteUserAttributes",
+        "AdminDeleteUser",
     ),
-    "UserDeletion": ("AdminDeleteUser",),
+    "UserResourceUpdate": ("AdminAddUserToGroup", "AdminRemoveUserFromGroup"),
     "UserAccountRecovery": ("AdminSetUserPassword", "AdminResetUserPassword"),
     "UserAuthentication": ("AdminInitiateAuth",),
     "UserPoolResourceUpdate": (
@@ -74,7 +79,12 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
         "DeleteGroup",
         "AddCustomAttributes",
         "CreateUserImportJob",
+        "CreateResourceServer",
+        "CreateIdentityProvider",
+        "CreateUserPoolDomain",
     ),
+    "UserPoolUpdate": ("CreateUserPool", "UpdateUserPool", "SetUserPoolMfaConfig"),
+    "UserPoolClientUpdate": ("CreateUserPoolClient",),
 }
 
 OPERATION_CATEGORY: Mapping[str, str] = {

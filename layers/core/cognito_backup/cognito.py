@@ -153,7 +153,7 @@ class CognitoGateway:
         effect): the caller sees the refusal the retry gets (UserExistsError, ...)."""
         attempt = 0
         while True:
-            self._pacer.acquire(operation)
+            epoch = self._pacer.acquire(operation)
             self.stats.add(calls=1)
             try:
                 return getattr(self._client, operation)(**kwargs)
@@ -162,7 +162,7 @@ class CognitoGateway:
                 if is_transient(exc) and attempt + 1 < self._max_attempts:
                     if code in THROTTLE_CODES:
                         self.stats.add(throttled=1)
-                        self._pacer.throttled(operation)
+                        self._pacer.throttled(operation, epoch)
                     self.stats.add(retried=1)
                     self._backoff(attempt)
                     attempt += 1

@@ -9,6 +9,11 @@ simply redone from the last one, overwriting what it had written.
 Listing runs as "cursors" (16 `sub` prefix shards of ListUsers, then one per group for
 ListUsersInGroup) fetched a page at a time, several cursors at once, all sharing the
 UserList quota through the pacer.
+
+There is no serial prelude: the S3 checks, the pool check and the checkpoint read run at
+once, and the pool's configuration (a dozen calls on other quota categories than UserList)
+is read on a thread of its own while the groups and users are listed; it is written as soon
+as it is read, and always before a checkpoint or the manifest.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .models import (
     Manifest,
     MembershipRecord,
     PartKind,
+    PoolConfigRecord,
     SnapshotKind,
     UserRecord,
     UserStateRecord,
@@ -121,6 +127,9 @@ class ExportRun:
         self._writers: dict[PartKind, PartWriter] = {}
         self._ckpt_key = checkpoint_key(cp.prefix, cp.user_pool_id, f"export-{cp.kind}")
         self.working_dir = join_key(cp.prefix, cp.user_pool_id, "checkpoints", f"work-{cp.snapshot_id}") + "/"
+        self._config: Future[PoolConfigRecord] | None = None  # the configuration being read
+        # The first ListGroups page, fetched beside the checks (`run_export`), if it was.
+        self.first_groups_page: Future[Page[Any]] | None = None
 
     # ------------------------------------------------------------------ parts
     def _writer(self, kind: PartKind) -> PartWriter:
@@ -150,6 +159,7 @@ class ExportRun:
             self._close_parts()
 
     def checkpoint(self) -> None:
+        self._settle_config()
         self._close_parts()
         self.store.put_json(self._ckpt_key, self.cp)
 
@@ -157,6 +167,8 @@ class ExportRun:
         """Between steps: roll full parts; True when the run must stop now."""
         if self.progress:
             self.progress(self.cp.counts)
+        if self._config is not None and self._config.done():
+            self._settle_config()  # written as soon as it is read; a failure surfaces here
         if self.deadline.expired():
             self.checkpoint()
             return True
@@ -165,11 +177,31 @@ class ExportRun:
         return False
 
     # ------------------------------------------------------------------ steps
+    def start_config(self) -> None:
+        """Start reading the pool's configuration, on a thread of its own (once per snapshot).
+
+        Its calls draw on other quota categories than the listing, so they cost the listing
+        nothing; `_settle_config` writes the record. The config part's writer is made now, so
+        that parts are numbered in the same order as when the configuration came first."""
+        if self.cp.phase != "config" or self._config is not None:
+            return
+        self._writer("config")
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-config")
+        self._config = reader.submit(self.gw.pool_config, self.cp.user_pool_id)
+        reader.shutdown(wait=False)  # the thread ends with its one task
+
+    def _settle_config(self) -> None:
+        """Write the configuration record, waiting for it if it is still being read."""
+        if self._config is None:
+            return
+        future, self._config = self._config, None
+        self.emit("config", future.result())
+
     def run(self) -> bool:
         """Do as much as the deadline allows; True when the snapshot is written."""
         self.cp.invocations += 1
         if self.cp.phase == "config":
-            self.emit("config", self.gw.pool_config(self.cp.user_pool_id))
+            self.start_config()
             self.cp.phase = "groups"
             if self._boundary():
                 return False
@@ -180,9 +212,15 @@ class ExportRun:
         self.finish()
         return True
 
+    def _groups_page(self) -> Page[Any]:
+        first, self.first_groups_page = self.first_groups_page, None
+        if first is not None and self.cp.token is None and first.exception() is None:
+            return first.result()
+        return self.gw.list_groups_page(self.cp.user_pool_id, self.cp.token)
+
     def _groups(self) -> bool:
         while True:
-            page = self.gw.list_groups_page(self.cp.user_pool_id, self.cp.token)
+            page = self._groups_page()
             for group in page.items:
                 self.on_group(group)
                 self.cp.group_names.append(group.name)
@@ -274,6 +312,7 @@ class ExportRun:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> str:
+        self._settle_config()
         self._close_parts()
         self._remove_strays()
         manifest = Manifest(
@@ -334,11 +373,22 @@ def run_export(
     if not pool_id:
         raise UsageError("a user pool id is required")
     store.signing.require_key("an export")  # every manifest is signed: refuse before any work
-    store.check_bucket(pool_root(options.prefix, pool_id))
-    gateway.describe_pool(pool_id)  # no such pool / no access: fail before writing
-
     requested: SnapshotKind = "incremental" if incremental else "full"
-    cp = _open_checkpoint(store, options.prefix, pool_id, requested)
+    # The bucket, the pool (no such pool / no access: fail before writing) and an open
+    # checkpoint are looked up at once; their answers are taken in this order, so the first
+    # problem reported is the same as if they had run one after another. Beside them, reads
+    # that a new snapshot needs next: a free snapshot id and the first page of groups (both
+    # unused when a checkpoint is continued; nothing is written before the checks pass).
+    now = utcnow()
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="export-checks") as checks:
+        bucket_ok = checks.submit(store.check_bucket, pool_root(options.prefix, pool_id))
+        pool_ok = checks.submit(gateway.describe_pool, pool_id)
+        open_cp = checks.submit(_open_checkpoint, store, options.prefix, pool_id, requested)
+        free_id = checks.submit(new_snapshot_id, store, options.prefix, pool_id, now)
+        first_groups = checks.submit(gateway.list_groups_page, pool_id, None)
+        bucket_ok.result()
+        pool_ok.result()
+        cp = open_cp.result()
     if cp is None:
         base_key = None
         if incremental:
@@ -346,9 +396,8 @@ def run_export(
 
             base_key = find_base(store, options.prefix, pool_id)
         kind: SnapshotKind = "incremental" if base_key else "full"
-        now = utcnow()
         cp = ExportCheckpoint(
-            snapshot_id=new_snapshot_id(store, options.prefix, pool_id, now),
+            snapshot_id=free_id.result(),
             kind=kind,
             user_pool_id=pool_id,
             region=gateway.region,
@@ -363,6 +412,7 @@ def run_export(
         run = IncrementalRun(gateway, store, cp, deadline, options, progress)
     else:
         run = ExportRun(gateway, store, cp, deadline, options, progress)
+    run.first_groups_page = first_groups
     done = run.run()
     return ExportResult(
         status="complete" if done else "incomplete",

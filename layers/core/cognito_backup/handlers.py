@@ -92,7 +92,8 @@ def export_handler(event: dict[str, Any], context: Any, *, incremental: bool) ->
     if not settings.user_pool_id:
         raise UsageError("USER_POOL_ID is not set")
     # The export role may only GenerateMac: it checks its base's signature by making it again.
-    rt = Runtime(settings, verify_by="generate_mac")
+    # A scheduled export takes its share of the quotas only: headroom for the application.
+    rt = Runtime(settings, verify_by="generate_mac", quota_share=settings.export_quota_share)
     result = run_export(
         rt.gateway,
         rt.store,

@@ -184,6 +184,7 @@ class IncrementalRun(ExportRun):
 
     def run(self) -> bool:
         assert self.cp.base_manifest_key, "an incremental needs a base"
+        self.start_config()  # read while the base's state is loaded
         self.base = StateIndex()
         try:
             self.base.load_chain(self.store, self.cp.base_manifest_key)

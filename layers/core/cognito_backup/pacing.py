@@ -13,6 +13,10 @@ ours, less what scheduling jitter moves between the two. So the burst is kept ju
 one second (DEFAULT_BURST_SECONDS): it lets a run spend at once the budget the service
 accrued while the run was doing something else (reading the pool's configuration,
 waiting on a slow call), instead of leaving it unused; docs/benchmarks.md measures it.
+
+The configured rate is a ceiling, not a promise: the application's own calls share the
+account's quotas, the category table may be wrong for an operation, a quota may be lower.
+So each bucket learns (`LearningBucket`): throttles cut its rate, quiet time restores it.
 """
 
 from __future__ import annotations
@@ -22,18 +26,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Default requests per second, from the Cognito quotas page.
+# Default requests per second per category (DESIGN.md "Cognito facts that shape the design",
+# from the Cognito quotas page, "API operation categories and request rate quotas").
 DEFAULT_QUOTAS: dict[str, float] = {
     "UserList": 30.0,
-    "UserPoolResourceRead": 20.0,
-    "UserRead": 120.0,
     "UserCreation": 50.0,
     "UserUpdate": 25.0,
+    "UserResourceUpdate": 25.0,
+    "UserResourceRead": 50.0,
     "UserAccountRecovery": 30.0,
-    "UserPoolResourceUpdate": 15.0,
-    "UserDeletion": 25.0,
+    "UserRead": 120.0,
     "UserPoolRead": 15.0,
     "UserPoolUpdate": 15.0,
+    "UserPoolResourceRead": 20.0,
+    "UserPoolResourceUpdate": 15.0,
+    "UserPoolClientRead": 15.0,
     "UserPoolClientUpdate": 15.0,
     "UserAuthentication": 120.0,
 }
@@ -42,37 +49,46 @@ DEFAULT_QUOTAS: dict[str, float] = {
 # by a margin for scheduling jitter between our clock and its admission.
 DEFAULT_BURST_SECONDS = 0.8
 
+# The one table of which quota category each operation draws on. Source: DESIGN.md's table
+# (the Cognito quotas page). Where AWS's page is not explicit, DESIGN.md is followed and the
+# pacer's learning (below) corrects a wrong guess at run time:
+# - AdminAddUserToGroup / AdminRemoveUserFromGroup: UserResourceUpdate ("update user resource
+#   information, such as group"), not UserUpdate; unconfirmed.
+# - AdminListGroupsForUser: UserResourceRead. DescribeUserPool: UserPoolRead.
+# - AdminDeleteUser: UserUpdate (DESIGN.md lists it there; AWS has no UserDeletion category).
+# - GetUserPoolMfaConfig, DescribeUserPoolDomain, the identity-provider and resource-server
+#   reads are not in DESIGN.md's table: kept in UserPoolResourceRead (pool resources).
 OPERATION_CATEGORY: dict[str, str] = {
     "list_users": "UserList",
     "list_users_in_group": "UserList",
     "list_groups": "UserPoolResourceRead",
+    "get_group": "UserPoolResourceRead",
     "list_identity_providers": "UserPoolResourceRead",
-    "get_user_pool_mfa_config": "UserPoolResourceRead",
-    "describe_user_pool": "UserPoolResourceRead",
-    "describe_user_pool_client": "UserPoolResourceRead",
-    "list_user_pool_clients": "UserPoolResourceRead",
     "describe_identity_provider": "UserPoolResourceRead",
     "list_resource_servers": "UserPoolResourceRead",
     "describe_resource_server": "UserPoolResourceRead",
+    "get_user_pool_mfa_config": "UserPoolResourceRead",
     "describe_user_pool_domain": "UserPoolResourceRead",
-    "get_group": "UserPoolResourceRead",
-    "admin_list_groups_for_user": "UserPoolResourceRead",
+    "describe_user_pool": "UserPoolRead",
+    "list_user_pool_clients": "UserPoolClientRead",
+    "describe_user_pool_client": "UserPoolClientRead",
+    "admin_list_groups_for_user": "UserResourceRead",
     "admin_get_user": "UserRead",
     "admin_create_user": "UserCreation",
-    "admin_add_user_to_group": "UserUpdate",
-    "admin_remove_user_from_group": "UserUpdate",
+    "admin_add_user_to_group": "UserResourceUpdate",
+    "admin_remove_user_from_group": "UserResourceUpdate",
     "admin_disable_user": "UserUpdate",
     "admin_enable_user": "UserUpdate",
     "admin_update_user_attributes": "UserUpdate",
     "admin_delete_user_attributes": "UserUpdate",
     "admin_link_provider_for_user": "UserUpdate",
+    "admin_delete_user": "UserUpdate",
     "admin_set_user_password": "UserAccountRecovery",
     "admin_reset_user_password": "UserAccountRecovery",
     "create_group": "UserPoolResourceUpdate",
     "update_group": "UserPoolResourceUpdate",
     "delete_group": "UserPoolResourceUpdate",
     "add_custom_attributes": "UserPoolResourceUpdate",
-    "admin_delete_user": "UserDeletion",
     # A rebuild (rebuild.py): a few calls per pool, paced all the same.
     "list_user_pools": "UserPoolRead",
     "create_user_pool": "UserPoolUpdate",
@@ -84,6 +100,18 @@ OPERATION_CATEGORY: dict[str, str] = {
     # The migration trigger's password check against the source pool.
     "admin_initiate_auth": "UserAuthentication",
 }
+
+# How a category's rate learns from throttling (AIMD): a throttle cuts the rate to CUT_FACTOR
+# of what it was, never below FLOOR_SHARE of the configured rate. Only a call let go after the
+# last cut can cut again: the calls in flight when the service started throttling come back
+# throttled together, and they are one overload, not several. After HOLD_SECONDS without a
+# throttle the rate climbs back by RECOVERY_SHARE of the configured rate per second, never
+# above it. A wrong category table, the application's own traffic or a lower quota than
+# configured thus converge to what the service gives, with few throttled calls.
+CUT_FACTOR = 0.7
+FLOOR_SHARE = 0.05
+RECOVERY_SHARE = 0.05
+HOLD_SECONDS = 2.0
 
 
 class TokenBucket:
@@ -133,41 +161,110 @@ class TokenBucket:
             self._tokens = min(self._tokens, 0.0)
 
 
+class LearningBucket(TokenBucket):
+    """A token bucket whose rate learns from throttling (AIMD, see CUT_FACTOR).
+
+    `ceiling` is the configured rate (quota x share), never exceeded; the bucket starts there.
+    Its capacity follows the rate (`burst_seconds` of it). Deterministic given its clock.
+    """
+
+    def __init__(
+        self,
+        ceiling: float,
+        *,
+        burst_seconds: float = DEFAULT_BURST_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(ceiling, capacity=max(1.0, ceiling * burst_seconds), clock=clock, sleep=sleep)
+        self.ceiling = ceiling
+        self.burst_seconds = burst_seconds
+        self.floor = ceiling * FLOOR_SHARE
+        self.cuts = 0  # also the epoch a token is given in: see `take`
+        self._quiet_from = float("-inf")  # recovery resumes from here
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens += (now - self._last) * self.rate
+        if self.rate < self.ceiling:
+            grow_from = max(self._last, self._quiet_from)
+            if now > grow_from:
+                step = RECOVERY_SHARE * self.ceiling * (now - grow_from)
+                self.rate = min(self.ceiling, self.rate + step)
+        self.capacity = max(1.0, self.rate * self.burst_seconds)
+        self._tokens = min(self.capacity, self._tokens)
+        self._last = now
+
+    def take(self) -> int:
+        """Take one token, waiting as needed. Returns the epoch (cuts so far) it was given in:
+        pass it to `penalize` if the call it paid for is throttled."""
+        self.acquire()
+        with self._lock:
+            return self.cuts
+
+    def penalize(self, epoch: int | None = None) -> None:
+        """After a throttle: cut the rate, hold it, empty the bucket so every worker backs off.
+
+        A call whose token was given before the last cut (`epoch` older than `cuts`) was
+        part of the overload already answered: it holds and empties, but does not cut again.
+        Without an epoch every throttle cuts."""
+        with self._lock:
+            self._refill()
+            if epoch is None or epoch >= self.cuts:
+                self.rate = max(self.floor, self.rate * CUT_FACTOR)
+                self.capacity = max(1.0, self.rate * self.burst_seconds)
+                self.cuts += 1
+            self._quiet_from = self._last + HOLD_SECONDS
+            self._tokens = min(self._tokens, 0.0)
+
+
 @dataclass
 class Pacer:
-    """One token bucket per quota category; unknown categories are not paced.
+    """One learning token bucket per quota category; unknown categories are not paced.
 
-    `fraction` is the share of each quota this client may use (several pools or tools
-    sharing the account); `burst_seconds` how much of its rate a bucket may hold.
+    `fraction` is the share of each quota this client may use: the deployment's
+    QUOTA_FRACTION times the run kind's share (a scheduled export leaves headroom for the
+    application's own traffic, a restore takes all: see docs/architecture.md, "Pacing").
+    `burst_seconds` is how much of its rate a bucket may hold; `clock` and `sleep` are
+    injectable for tests.
     """
 
     quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     fraction: float = 1.0
     burst_seconds: float = DEFAULT_BURST_SECONDS
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict, init=False, repr=False)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _buckets: dict[str, LearningBucket] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def bucket(self, category: str) -> TokenBucket | None:
+    def bucket(self, category: str) -> LearningBucket | None:
         with self._lock:
             if category not in self._buckets:
                 rate = self.quotas.get(category)
                 if rate is None:
                     return None
-                rate *= self.fraction
-                self._buckets[category] = TokenBucket(rate, capacity=max(1.0, rate * self.burst_seconds))
+                self._buckets[category] = LearningBucket(
+                    rate * self.fraction, burst_seconds=self.burst_seconds, clock=self.clock, sleep=self.sleep
+                )
             return self._buckets[category]
 
-    def acquire(self, operation: str) -> None:
+    def acquire(self, operation: str) -> int | None:
+        """Wait for the operation's category; returns the epoch to give `throttled`."""
         category = OPERATION_CATEGORY.get(operation)
         bucket = self.bucket(category) if category else None
-        if bucket is not None:
-            bucket.acquire()
+        return bucket.take() if bucket is not None else None
 
-    def throttled(self, operation: str) -> None:
+    def throttled(self, operation: str, epoch: int | None = None) -> None:
+        """The call (paced in `epoch`, from `acquire`) was throttled: learn from it."""
         category = OPERATION_CATEGORY.get(operation)
         bucket = self.bucket(category) if category else None
         if bucket is not None:
-            bucket.penalize()
+            bucket.penalize(epoch)
+
+    def rates(self) -> dict[str, float]:
+        """The current (learnt) rate of each category used so far."""
+        with self._lock:
+            return {name: b.rate for name, b in self._buckets.items()}
 
 
 class Deadline:

@@ -25,20 +25,28 @@ class Runtime:
     """Built per invocation from validated settings (cheap: clients are lazy).
 
     `verify_by`: the exports' roles may only GenerateMac, so they check a base's signature by
-    making the MAC again; every other function calls VerifyMac.
+    making the MAC again; every other function calls VerifyMac. `quota_share` is the share of
+    the deployment's quotas (QUOTA_FRACTION) this run kind takes: scheduled exports pass
+    EXPORT_QUOTA_SHARE, everything else takes all of it.
     """
 
     def __init__(
-        self, settings: Settings, *, allow_unsigned: bool = False, verify_by: VerifyBy = "verify_mac"
+        self,
+        settings: Settings,
+        *,
+        allow_unsigned: bool = False,
+        verify_by: VerifyBy = "verify_mac",
+        quota_share: float = 1.0,
     ) -> None:
         self.settings = settings
+        self.fraction = settings.quota_fraction * quota_share
         self.clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
         signing = signing_for(
             self.clients, settings.signing_key_arn, allow_unsigned=allow_unsigned, verify_by=verify_by
         )
         self.store = SnapshotStore(self.clients.s3(), settings.bucket_name, settings.kms_key_arn, signing)
         self.gateway = CognitoGateway(
-            self.clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=settings.quota_fraction)
+            self.clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=self.fraction)
         )
 
     def gateway_in(self, region: str) -> CognitoGateway:
@@ -47,6 +55,4 @@ class Runtime:
         if region == self.clients.region:
             return self.gateway
         clients = AwsClients(region=region, endpoint_url=self.settings.endpoint_url)
-        return CognitoGateway(
-            clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=self.settings.quota_fraction)
-        )
+        return CognitoGateway(clients.cognito(), Pacer(dict(DEFAULT_QUOTAS), fraction=self.fraction))

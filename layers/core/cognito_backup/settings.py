@@ -29,6 +29,9 @@ class Settings(BaseModel):
     deadline_margin_seconds: float = Field(default=60.0, ge=0, alias="DEADLINE_MARGIN_SECONDS")
     # Fraction of each Cognito quota this deployment may use (several pools, other tools).
     quota_fraction: float = Field(default=1.0, gt=0, le=1, alias="QUOTA_FRACTION")
+    # Share of that a scheduled export takes: the rest is headroom for the application's own
+    # calls on the same account-wide quotas (restores take all of QUOTA_FRACTION).
+    export_quota_share: float = Field(default=0.5, gt=0, le=1, alias="EXPORT_QUOTA_SHARE")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
