@@ -137,7 +137,8 @@ def _timeline_summary() -> dict[str, Any]:
 
 
 def child_export(pool_id: str, tuning: dict[str, Any]) -> dict[str, Any]:
-    from cognito_backup.export import ExportOptions, run_export
+    from cognito_backup.export import ExportOptions
+    from cognito_backup.snapshot import run_export
 
     gateway, store = _gateway_and_store(tuning)
     options = ExportOptions(

@@ -20,9 +20,9 @@ from typing import Any
 from moto import mock_aws
 
 from cognito_backup.aws import AwsClients
-from cognito_backup.export import run_export
 from cognito_backup.models import Manifest
 from cognito_backup.signing import KmsMac, ManifestSigning
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_local.keys import create_signing_key
 from cognito_local.memory_pool import MemoryPool

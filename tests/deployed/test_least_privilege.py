@@ -38,12 +38,12 @@ from cognito_backup.errors import (
     SnapshotInvalidError,
     UserNotFoundError,
 )
-from cognito_backup.export import run_export
 from cognito_backup.migrate import SourcePool
 from cognito_backup.observability import metrics
 from cognito_backup.pacing import CountdownDeadline, Deadline, Pacer
 from cognito_backup.settings import get_settings
 from cognito_backup.signing import KmsMac, ManifestSigning
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.faults import Faults

@@ -26,12 +26,12 @@ from cognito_backup.drill import (
     run_drill,
 )
 from cognito_backup.errors import CognitoError, UsageError
-from cognito_backup.export import run_export
 from cognito_backup.handlers import drill_handler
 from cognito_backup.models import utcnow
 from cognito_backup.observability import metrics
 from cognito_backup.pacing import CountdownDeadline, Deadline
 from cognito_backup.settings import get_settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.seed import create_pool, seed_pool

@@ -13,8 +13,8 @@ from sfn import MOTO_CONFIG, REGION, LambdaBridge, StateMachines, record_retry_w
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.drill import DrillRecord, drill_key
-from cognito_backup.export import run_export
 from cognito_backup.settings import get_settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.seed import create_pool, seed_pool

@@ -12,9 +12,10 @@ import pytest
 
 from cognito_backup.cognito import PAGE_LIMIT, CognitoGateway
 from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.models import Manifest, PoolConfigRecord, UserRecord
 from cognito_backup.pacing import CountdownDeadline
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import MANIFEST_NAME, SnapshotStore
 
 USERNAMES = ["alice", "bob+test", "carol.smith", "dave@example.com", "zoë", "李雷"]

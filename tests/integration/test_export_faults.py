@@ -18,8 +18,9 @@ from test_export import comparable, make_pool, read_records
 from test_incremental import change_round, source_state, view_state
 
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.pacing import CountdownDeadline, Pacer
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.faults import FaultPlan, Faults

@@ -12,8 +12,9 @@ import threading
 from typing import Any
 
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.pacing import DEFAULT_QUOTAS, Pacer
+from cognito_backup.snapshot import run_export
 from cognito_local.inprocess import strict_cognito
 from cognito_local.seed import create_pool, seed_pool
 

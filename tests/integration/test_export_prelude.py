@@ -11,9 +11,10 @@ from test_export import make_pool, read_records
 
 from cognito_backup.cognito import CognitoGateway, Page
 from cognito_backup.errors import AccessDeniedError
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.models import ExportCheckpoint, Manifest, PoolConfigRecord
 from cognito_backup.pacing import CountdownDeadline, Pacer
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore, checkpoint_key
 
 

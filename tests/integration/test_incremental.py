@@ -8,11 +8,12 @@ import pytest
 
 from cognito_backup.chain import open_view, resolve_chain
 from cognito_backup.errors import ChainBrokenError, RestoreRefusedError
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.incremental import diff_snapshots, find_base
 from cognito_backup.models import UserDeletedRecord
 from cognito_backup.pacing import CountdownDeadline
 from cognito_backup.restore import RestoreOptions, run_restore
+from cognito_backup.snapshot import run_export
 from cognito_backup.validate import validate_snapshot
 from cognito_local.inprocess import strict_cognito
 from cognito_local.seed import create_pool, pool_state, seed_pool

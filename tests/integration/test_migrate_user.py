@@ -25,11 +25,11 @@ from cognito_backup.errors import (
     UsageError,
     UserNotFoundError,
 )
-from cognito_backup.export import run_export
 from cognito_backup.handlers import migrate_user_handler, parse_migration_event
 from cognito_backup.migrate import MigrationSource, SourcePool, migrate_user
 from cognito_backup.observability import logger, metrics
 from cognito_backup.settings import Settings, get_settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 

@@ -12,10 +12,10 @@ from pools import ACCOUNT, pool_state, rich_pool, settings
 
 from cognito_backup import cli
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.export import run_export
 from cognito_backup.models import PoolConfigRecord
 from cognito_backup.pacing import Pacer
 from cognito_backup.rebuild import Builder, blueprint
+from cognito_backup.snapshot import run_export
 
 OTHER_REGION = "eu-west-1"
 

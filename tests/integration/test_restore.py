@@ -16,9 +16,9 @@ import pytest
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.export import run_export
 from cognito_backup.pacing import CountdownDeadline, Pacer
 from cognito_backup.restore import RestoreOptions, run_restore
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_local.inprocess import strict_cognito
 from cognito_local.seed import create_pool, pool_state, seed_pool

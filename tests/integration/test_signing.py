@@ -27,13 +27,13 @@ from cognito_backup.errors import (
     SnapshotInvalidError,
     UsageError,
 )
-from cognito_backup.export import run_export
 from cognito_backup.handlers import parse_restore_event, restore_handler, validator_handler
 from cognito_backup.models import MembershipRecord, PartInfo, UserRecord, UserStateRecord
 from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.restore_models import MAX_EVENT_NAMES
 from cognito_backup.settings import Settings
 from cognito_backup.signing import KmsMac, ManifestSigning
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import MAX_LINE_BYTES, MAX_MANIFEST_BYTES, SnapshotStore
 from cognito_backup.validate import validate_snapshot, verdict_of
 from cognito_local.keys import create_signing_key

@@ -21,11 +21,11 @@ from conftest import BUCKET, REPO, FakeLambdaContext, load_event
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import RestoreFailedError, SnapshotInvalidError
-from cognito_backup.export import run_export
 from cognito_backup.handlers import restore_handler, validator_handler
 from cognito_backup.observability import metrics
 from cognito_backup.runtime import Runtime
 from cognito_backup.settings import Settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore, standby_key
 from cognito_local.seed import create_pool, pool_state, seed_pool
 

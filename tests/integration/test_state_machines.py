@@ -30,8 +30,8 @@ from sfn import (
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
-from cognito_backup.export import run_export
 from cognito_backup.settings import get_settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import validate_snapshot
 from cognito_local.seed import create_pool, pool_state, seed_pool

@@ -18,7 +18,7 @@ from cognito_backup import validate
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import SnapshotNotFoundError, UsageError
-from cognito_backup.export import ExportOptions, run_export
+from cognito_backup.export import ExportOptions
 from cognito_backup.models import (
     SCHEMA_VERSION,
     Counts,
@@ -34,6 +34,7 @@ from cognito_backup.models import (
 )
 from cognito_backup.pacing import Pacer
 from cognito_backup.signing import KmsMac, ManifestSigning, canonical_json
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import MANIFEST_NAME, PartWriter, SnapshotStore, manifest_dir, snapshot_dir
 from cognito_backup.validate import (
     CHECK_BASE,

@@ -15,9 +15,9 @@ from conftest import BUCKET, REPO, FakeLambdaContext, load_event
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.errors import SnapshotInvalidError, UsageError
-from cognito_backup.export import run_export
 from cognito_backup.observability import metrics
 from cognito_backup.settings import get_settings
+from cognito_backup.snapshot import run_export
 from cognito_backup.store import SnapshotStore
 from cognito_backup.validate import report_key, verdict_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cognito_backup.cognito import PAGE_LIMIT
-from cognito_backup.export import run_export
+from cognito_backup.snapshot import run_export
 from cognito_local.memory_pool import MemoryPool
 
 

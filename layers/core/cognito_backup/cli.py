@@ -22,11 +22,12 @@ from . import __version__
 from .aws import AwsClients
 from .cognito import CognitoGateway
 from .errors import BackupError, UsageError
-from .export import DEFAULT_PARALLELISM, ExportOptions, run_export
+from .export import DEFAULT_PARALLELISM, ExportOptions
 from .models import Counts, Manifest
 from .pacing import DEFAULT_QUOTAS, Pacer
 from .runtime import signing_for
 from .signing import VerifyBy
+from .snapshot import run_export
 from .store import SnapshotStore, pool_root
 
 

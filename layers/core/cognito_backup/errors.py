@@ -8,20 +8,67 @@ outlasted every retry, a lost connection, denied access, a vanished pool, S3 tro
 of one request). The class gives the default; the place that raises it may say otherwise (the
 Cognito adapter does, by error code). `exit_code` is what the CLI exits with.
 
-The errors built from a report (a validation, a restore, a drill) only name its type for the
-type checker: this module imports nothing at run time.
+The errors built from a report (a validation, a restore, a drill) describe what they read of
+it as a Protocol: this module imports no other of the package (they all import it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:  # annotations only: the domain modules import this one, never the reverse
-    from .drill import DrillRecord
-    from .handlers import RestoreAnswer
-    from .validate import ValidationReport
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 Scope = Literal["run", "record"]
+
+
+class _Failure(Protocol):
+    @property
+    def part(self) -> str | None: ...
+
+
+class _ValidationReport(Protocol):  # validate.ValidationReport
+    @property
+    def manifest_key(self) -> str: ...
+    @property
+    def snapshot_id(self) -> str | None: ...
+    @property
+    def failures(self) -> Sequence[_Failure]: ...
+
+
+class _Counts(Protocol):
+    @property
+    def failed(self) -> int: ...
+
+
+class _RestoreAnswer(Protocol):  # handlers.RestoreAnswer
+    @property
+    def snapshot_id(self) -> str: ...
+    @property
+    def target_user_pool_id(self) -> str: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def counts(self) -> _Counts: ...
+    @property
+    def differences(self) -> int: ...
+    @property
+    def report_key(self) -> str | None: ...
+
+
+class _DrillRecord(Protocol):  # drill.DrillRecord
+    @property
+    def drill_id(self) -> str: ...
+    @property
+    def snapshot_id(self) -> str | None: ...
+    @property
+    def validation_failures(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def differences(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def key(self) -> str: ...
 
 
 class BackupError(Exception):
@@ -143,7 +190,7 @@ class ChainBrokenError(SnapshotCorruptError):
 class SnapshotInvalidError(SnapshotCorruptError):
     """The snapshot failed validation (the verdict is recorded before this is raised)."""
 
-    def __init__(self, report: ValidationReport) -> None:
+    def __init__(self, report: _ValidationReport) -> None:
         parts = sorted({f.part.rsplit("/", 1)[-1] for f in report.failures if f.part})
         where = f" in {', '.join(parts[:5])}" if parts else ""
         key = report.manifest_key
@@ -157,7 +204,7 @@ class SnapshotInvalidError(SnapshotCorruptError):
 class RestoreFailedError(BackupError):
     """The restore finished with failures; its report in S3 says which (ids and counts only here)."""
 
-    def __init__(self, answer: RestoreAnswer) -> None:
+    def __init__(self, answer: _RestoreAnswer) -> None:
         super().__init__(
             f"restore of {answer.snapshot_id} into {answer.target_user_pool_id} failed: "
             f"{answer.failures} failure(s), {answer.counts.failed} user(s) failed, "
@@ -170,7 +217,7 @@ class RestoreFailedError(BackupError):
 class DrillFailedError(BackupError):
     """The drill did not find the scratch pool equal to the snapshot (ids and counts only)."""
 
-    def __init__(self, record: DrillRecord) -> None:
+    def __init__(self, record: _DrillRecord) -> None:
         super().__init__(
             f"drill {record.drill_id} of snapshot {record.snapshot_id} failed: "
             f"{record.validation_failures} validation problem(s), {record.failures} restore failure(s), "

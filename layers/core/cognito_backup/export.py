@@ -30,7 +30,6 @@ from pydantic import BaseModel
 from . import __version__
 from .cognito import SUB_SHARDS, CognitoGateway, Page
 from .digest import group_digest, user_digest
-from .errors import UsageError
 from .models import (
     SCHEMA_VERSION,
     Counts,
@@ -48,13 +47,11 @@ from .models import (
 from .pacing import Deadline
 from .store import (
     DEFAULT_PART_MAX_BYTES,
-    MANIFEST_NAME,
     PART_SUFFIX,
     PartWriter,
     SnapshotStore,
     checkpoint_key,
     join_key,
-    pool_root,
     snapshot_dir,
     snapshot_id_for,
 )
@@ -356,77 +353,7 @@ def new_snapshot_id(store: SnapshotStore, prefix: str, pool_id: str, now: dateti
     return candidate
 
 
-def run_export(
-    gateway: CognitoGateway,
-    store: SnapshotStore,
-    pool_id: str,
-    *,
-    deadline: Deadline | None = None,
-    options: ExportOptions | None = None,
-    incremental: bool = False,
-    progress: ProgressFn | None = None,
-) -> ExportResult:
-    """Export (or continue exporting) one pool. Bad input (no signing key included) fails
-    before any write; the manifest is signed by the store's signing key."""
-    options = options or ExportOptions()
-    deadline = deadline or Deadline.never()
-    if not pool_id:
-        raise UsageError("a user pool id is required")
-    store.signing.require_key("an export")  # every manifest is signed: refuse before any work
-    requested: SnapshotKind = "incremental" if incremental else "full"
-    # The bucket, the pool (no such pool / no access: fail before writing) and an open
-    # checkpoint are looked up at once; their answers are taken in this order, so the first
-    # problem reported is the same as if they had run one after another. Beside them, reads
-    # that a new snapshot needs next: a free snapshot id and the first page of groups (both
-    # unused when a checkpoint is continued; nothing is written before the checks pass).
-    now = utcnow()
-    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="export-checks") as checks:
-        bucket_ok = checks.submit(store.check_bucket, pool_root(options.prefix, pool_id))
-        pool_ok = checks.submit(gateway.describe_pool, pool_id)
-        open_cp = checks.submit(_open_checkpoint, store, options.prefix, pool_id, requested)
-        free_id = checks.submit(new_snapshot_id, store, options.prefix, pool_id, now)
-        first_groups = checks.submit(gateway.list_groups_page, pool_id, None)
-        bucket_ok.result()
-        pool_ok.result()
-        cp = open_cp.result()
-    if cp is None:
-        base_key = None
-        if incremental:
-            from .incremental import find_base
-
-            base_key = find_base(store, options.prefix, pool_id)
-        kind: SnapshotKind = "incremental" if base_key else "full"
-        cp = ExportCheckpoint(
-            snapshot_id=free_id.result(),
-            kind=kind,
-            user_pool_id=pool_id,
-            region=gateway.region,
-            prefix=options.prefix,
-            started_at=now,
-            base_manifest_key=base_key,
-        )
-    run: ExportRun
-    if cp.kind == "incremental":
-        from .incremental import IncrementalRun
-
-        run = IncrementalRun(gateway, store, cp, deadline, options, progress)
-    else:
-        run = ExportRun(gateway, store, cp, deadline, options, progress)
-    run.first_groups_page = first_groups
-    done = run.run()
-    return ExportResult(
-        status="complete" if done else "incomplete",
-        kind=cp.kind,
-        snapshot_id=cp.snapshot_id,
-        manifest_key=(run.directory + MANIFEST_NAME) if done else None,
-        base_manifest_key=cp.base_manifest_key,
-        counts=cp.counts,
-        parts=len(cp.parts),
-        invocations=cp.invocations,
-    )
-
-
-def _open_checkpoint(
+def open_checkpoint(
     store: SnapshotStore, prefix: str, pool_id: str, requested: SnapshotKind
 ) -> ExportCheckpoint | None:
     """An unfinished export of this pool, if any. An incremental request with no base

@@ -28,7 +28,7 @@ from .errors import (
     UsageError,
     UserNotFoundError,
 )
-from .export import ExportOptions, run_export
+from .export import ExportOptions
 from .migrate import MigrationEvent, MigrationSource, migrate_user
 from .models import utcnow
 from .notify import publish_verdict
@@ -38,6 +38,7 @@ from .restore import run_restore
 from .restore_models import RestoreCounts, RestoreEvent, RestoreReport, RestoreStatus
 from .runtime import Runtime
 from .settings import Settings, get_settings
+from .snapshot import run_export
 from .store import MANIFEST_NAME, SnapshotStore, layout_pool_id, layout_snapshot_id, standby_key
 from .validate import ValidationReport, report_key, validate_snapshot
 
