@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from cognito_backup.errors import UsageError
 from cognito_backup.handlers import parse_restore_event
 from cognito_backup.models import GroupRecord, UserRecord
-from cognito_backup.restore import snapshot_prefix
 from cognito_backup.restore_models import (
     RestoreEvent,
     RestoreOptions,
@@ -237,14 +236,6 @@ def test_options_refuse_unknown_fields_and_empty_usernames() -> None:
     assert RestoreOptions(usernames=()).usernames is None
     assert RestoreOptions(parallelism=2).same_work(RestoreOptions(chunk_size=3))
     assert not RestoreOptions(conflict_policy="fail").same_work(RestoreOptions())
-
-
-def test_the_prefix_is_read_from_the_manifest_key() -> None:
-    key = "a/b/us-east-1_X/full/2026/11/21/20261121T230000Z/manifest.json"
-    assert snapshot_prefix(key, "us-east-1_X") == "a/b"
-    assert snapshot_prefix(key.removeprefix("a/b/"), "us-east-1_X") == ""
-    with pytest.raises(UsageError):
-        snapshot_prefix("elsewhere/manifest.json", "us-east-1_X")
 
 
 def test_outcomes_merge_and_report_summaries() -> None:

@@ -28,7 +28,7 @@ from .pacing import DEFAULT_QUOTAS, Pacer
 from .runtime import signing_for
 from .signing import VerifyBy
 from .snapshot import run_export
-from .store import SnapshotStore, pool_root
+from .store import SnapshotStore, layout_snapshot_id, pool_root
 
 
 class Progress:
@@ -252,7 +252,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rows.append(
             {
                 "manifest_key": key,
-                "snapshot_id": m.snapshot_id if m else key.rsplit("/", 2)[-2],
+                "snapshot_id": m.snapshot_id if m else layout_snapshot_id(key),
                 "kind": m.kind if m else "unreadable",
                 "finished_at": m.finished_at.isoformat() if m else None,
                 "counts": m.counts.model_dump() if m else None,
@@ -263,7 +263,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     text = [f"{'SNAPSHOT':<22} {'KIND':<12} {'USERS':>8} {'GROUPS':>7} {'MEMBERS':>8} {'VERDICT':<14} BASE"]
     for r in rows:
         c = r["counts"] or {}
-        base = (r["base_manifest_key"] or "").rsplit("/", 2)[-2] if r["base_manifest_key"] else "-"
+        base = layout_snapshot_id(r["base_manifest_key"]) if r["base_manifest_key"] else "-"
         text.append(
             f"{r['snapshot_id']:<22} {r['kind']:<12} {c.get('users', '-'):>8} {c.get('groups', '-'):>7} "
             f"{c.get('memberships', '-'):>8} {r['validation']:<14} {base}"

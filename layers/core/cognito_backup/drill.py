@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,9 +35,18 @@ from .models import utcnow
 from .observability import logger
 from .pacing import DEFAULT_QUOTAS, OPERATION_CATEGORY, Deadline
 from .rebuild import Builder, blueprint
-from .restore import run_restore, snapshot_prefix
+from .restore import run_restore
 from .restore_models import RestoreCounts, RestoreOptions, RestoreReport
-from .store import MANIFEST_NAME, SnapshotStore, join_key, layout_pool_id, pool_root
+from .store import (
+    MANIFEST_NAME,
+    SnapshotStore,
+    join_key,
+    layout_pool_id,
+    layout_prefix,
+    layout_snapshot_id,
+    layout_time,
+    pool_root,
+)
 from .validate import validate_snapshot, verdict_of
 
 DRILL_TAG = "cognito-backup:drill"  # on every scratch pool: the drill id (IAM conditions use it)
@@ -176,9 +185,8 @@ class DrillRecord(BaseModel):
 
 
 def _prefix_of(manifest_key: str, pool_id: str) -> str:
-    """The bucket prefix of a snapshot of `pool_id` (restore.snapshot_prefix: UsageError if the
-    key is not one)."""
-    return snapshot_prefix(manifest_key, pool_id)
+    """The bucket prefix of a snapshot of `pool_id` (UsageError if the key is not one)."""
+    return layout_prefix(manifest_key, pool_id)
 
 
 @contextmanager
@@ -246,7 +254,7 @@ class Drill:
             status="running",
             source_user_pool_id=pool_id,
             manifest_key=key,
-            snapshot_id=key.rsplit("/", 2)[-2],
+            snapshot_id=layout_snapshot_id(key),
             keep=keep,
             started_at=utcnow(),
             steps=1,
@@ -444,14 +452,14 @@ class Freshness(BaseModel):
 
 
 def _snapshot_time(manifest_key: str) -> datetime:
-    return datetime.strptime(manifest_key.rsplit("/", 2)[-2][:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return layout_time(manifest_key)
 
 
 def _newest_passed_of(store: SnapshotStore, root: str) -> tuple[str | None, str | None]:
     """(newest manifest with verdict passed, oldest manifest) under one kind's folder."""
     keys = sorted(
         (k for k in store.list_keys(root) if k.endswith("/" + MANIFEST_NAME)),
-        key=lambda k: k.rsplit("/", 2)[-2],
+        key=layout_snapshot_id,
         reverse=True,
     )
     newest = next((k for k in keys if verdict_of(store, k) == "passed"), None)

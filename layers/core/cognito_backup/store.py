@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError, IncompleteReadError, ReadTimeoutError, ResponseStreamingError
@@ -104,6 +104,29 @@ def layout_pool_id(manifest_key: str) -> str:
 def layout_snapshot_id(manifest_key: str) -> str:
     """The snapshot id of a manifest key (ids sort by time)."""
     return _manifest_parts(manifest_key)[-2]
+
+
+def layout_kind(manifest_key: str) -> SnapshotKind:
+    """Whether a manifest key is a full or an incremental snapshot's, read from the layout."""
+    return "full" if _manifest_parts(manifest_key)[-6] == "full" else "incremental"
+
+
+def layout_prefix(manifest_key: str, pool_id: str | None = None) -> str:
+    """The bucket prefix of a snapshot: everything before `/<pool-id>/` in its manifest key;
+    with `pool_id`, a key of another pool is refused."""
+    parts = _manifest_parts(manifest_key)
+    if pool_id is not None and parts[-7] != pool_id:
+        raise UsageError(f"not a manifest key of pool {pool_id} in the snapshot layout: {manifest_key}")
+    return "/".join(parts[:-7])
+
+
+def layout_time(manifest_key: str) -> datetime:
+    """When a snapshot was started (its id's UTC timestamp; a suffix after it is ignored)."""
+    snapshot_id = layout_snapshot_id(manifest_key)
+    try:
+        return datetime.strptime(snapshot_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise UsageError(f"not a snapshot id of the layout: {snapshot_id}") from exc
 
 
 def manifest_dir(manifest_key: str) -> str:

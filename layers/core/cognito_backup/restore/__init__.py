@@ -20,7 +20,7 @@ from ..pacing import Deadline
 from ..restore_models import RestoreOptions, RestoreReport
 from ..store import SnapshotStore, checkpoint_key
 from .apply import ProgressFn, RestoreRun
-from .preflight import RestoreContext, preflight, snapshot_prefix
+from .preflight import RestoreContext, preflight
 from .report import plan_report
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "RestoreOptions",
     "RestoreReport",
     "run_restore",
-    "snapshot_prefix",
 ]
 
 

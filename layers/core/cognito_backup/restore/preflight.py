@@ -32,7 +32,7 @@ from ..restore_rules import (
     password_min_length,
     username_setting_differences,
 )
-from ..store import SnapshotStore
+from ..store import SnapshotStore, layout_prefix
 
 
 def _refuse(reason: str) -> RestoreRefusedError:
@@ -47,15 +47,6 @@ def per_item(exc: BackupError) -> bool:
 
 def why(exc: BackupError) -> str:
     return str(exc) or type(exc).__name__
-
-
-def snapshot_prefix(manifest_key: str, pool_id: str) -> str:
-    """The bucket prefix of a snapshot: everything before `/<pool-id>/` in its manifest key."""
-    parts = manifest_key.split("/")
-    # <prefix...>/<pool>/<kind>/<YYYY>/<MM>/<DD>/<snapshot-id>/manifest.json
-    if len(parts) >= 7 and parts[-7] == pool_id:
-        return "/".join(parts[:-7])
-    raise UsageError(f"not a manifest key of pool {pool_id} in the snapshot layout: {manifest_key}")
 
 
 # --------------------------------------------------------------------------- preflight
@@ -101,7 +92,7 @@ class RestoreContext:
 
     @property
     def prefix(self) -> str:
-        return snapshot_prefix(self.manifest_key, self.source_pool_id)
+        return layout_prefix(self.manifest_key, self.source_pool_id)
 
     @property
     def named_groups(self) -> frozenset[str]:
@@ -174,7 +165,7 @@ def preflight(
     except SignatureError as exc:
         raise _refuse(f"{exc}; the snapshot is not the exports' own") from exc
     source_id = chain[-1].manifest.user_pool_id
-    snapshot_prefix(manifest_key, source_id)
+    layout_prefix(manifest_key, source_id)
     if options.mirror and (options.usernames or options.groups):
         raise _refuse(
             "mirror removes everything the snapshot lacks, so it restores a whole pool: it cannot be "
