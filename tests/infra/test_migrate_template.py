@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, load_template
-from test_template import alarm_topic, as_list, function_props, role_statements, target
+from template_helpers import alarm_topic, as_list, function_props, role_statements, target
 
 pytestmark = pytest.mark.infra
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import load_template
+from template_helpers import alarm_topic, as_list, function_props, of_type, role_statements, target
 
 pytestmark = pytest.mark.infra
 
@@ -60,34 +61,6 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
-    return {name: r for name, r in resources.items() if r["Type"] == type_}
-
-
-def function_props(template: dict[str, Any], name: str) -> dict[str, Any]:
-    """A function's properties with the Globals applied (maps merged, like SAM does)."""
-    merged = dict(template.get("Globals", {}).get("Function", {}))
-    for key, value in template["Resources"][name]["Properties"].items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            inner = dict(merged[key])
-            for k, v in value.items():
-                inner[k] = {**inner[k], **v} if isinstance(v, dict) and isinstance(inner.get(k), dict) else v
-            merged[key] = inner
-        else:
-            merged[key] = value
-    return merged
-
-
-def target(value: Any) -> str:
-    """The logical id that a Ref or a GetAtt points at."""
-    if isinstance(value, dict) and "Ref" in value:
-        return str(value["Ref"])
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        att = value["Fn::GetAtt"]
-        return str(att[0] if isinstance(att, list) else att.split(".")[0])
-    raise AssertionError(f"expected a Ref or a GetAtt, got {value!r}")
-
-
 def leaves(value: Any) -> Iterator[str]:
     """Every string inside a value, intrinsic functions included."""
     if isinstance(value, str):
@@ -100,19 +73,6 @@ def leaves(value: Any) -> Iterator[str]:
             yield from leaves(v)
 
 
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def role_statements(resources: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
-    role = resources[role_name]["Properties"]
-    statements = [s for p in role.get("Policies", []) for s in as_list(p["PolicyDocument"]["Statement"])]
-    for arn in role.get("ManagedPolicyArns", []):
-        managed = resources[target(arn)]
-        statements += as_list(managed["Properties"]["PolicyDocument"]["Statement"])
-    return statements
-
-
 def function_role(template: dict[str, Any], fn: str) -> str:
     return target(function_props(template, fn)["Role"])
 
@@ -123,12 +83,6 @@ def alarms_on(resources: dict[str, Any], namespace: str, metric: str) -> list[di
         for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("Namespace") == namespace and a["Properties"].get("MetricName") == metric
     ]
-
-
-def alarm_topic(resources: dict[str, Any]) -> str:
-    topics = of_type(resources, "AWS::SNS::Topic")
-    assert len(topics) == 1, "every alarm goes to one SNS topic"
-    return next(iter(topics))
 
 
 def backup_bucket(template: dict[str, Any]) -> str:

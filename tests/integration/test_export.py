@@ -9,73 +9,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from export_world import USERNAMES, comparable, make_pool, read_records
 
 from cognito_backup.cognito import PAGE_LIMIT, CognitoGateway
 from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError
 from cognito_backup.export import ExportOptions
-from cognito_backup.models import Manifest, PoolConfigRecord, UserRecord
+from cognito_backup.models import PoolConfigRecord, UserRecord
 from cognito_backup.pacing import CountdownDeadline
 from cognito_backup.snapshot import run_export
 from cognito_backup.store import MANIFEST_NAME, SnapshotStore
-
-USERNAMES = ["alice", "bob+test", "carol.smith", "dave@example.com", "zoë", "李雷"]
-
-
-def make_pool(cognito: Any, *, extra_users: int = 70, groups: int = 65, big_group: int = 65) -> str:
-    pool_id: str = cognito.create_user_pool(
-        PoolName="source",
-        Schema=[
-            {"Name": "tenant", "AttributeDataType": "String", "Mutable": False},
-            {"Name": "level", "AttributeDataType": "Number", "Mutable": True},
-        ],
-        AutoVerifiedAttributes=["email"],
-    )["UserPool"]["Id"]
-    cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="web", GenerateSecret=True)
-    names = USERNAMES + [f"user{i:03d}" for i in range(extra_users)]
-    for i, name in enumerate(names):
-        attrs = [
-            {"Name": "email", "Value": f"u{i}@example.com"},
-            {"Name": "email_verified", "Value": "true" if i % 3 else "false"},
-            {"Name": "given_name", "Value": "José" if i % 2 else "Zoë"},
-            {"Name": "custom:tenant", "Value": f"t{i % 4}"},
-        ]
-        if i % 5 == 0:
-            attrs += [
-                {"Name": "phone_number", "Value": f"+1555000{i:04d}"},
-                {"Name": "phone_number_verified", "Value": "false"},
-            ]
-        cognito.admin_create_user(
-            UserPoolId=pool_id, Username=name, UserAttributes=attrs, MessageAction="SUPPRESS"
-        )
-        if i % 7 == 0:
-            cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
-    for g in range(groups):
-        cognito.create_group(
-            UserPoolId=pool_id,
-            GroupName=f"group-{g:02d}",
-            Description=f"Group {g}",
-            Precedence=g,
-            RoleArn=f"arn:aws:iam::123456789012:role/group-{g}",
-        )
-    for name in names[:big_group]:
-        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName="group-00")
-    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username="zoë", GroupName="group-01")
-    return pool_id
-
-
-def read_records(store: SnapshotStore, manifest: Manifest) -> list[dict[str, Any]]:
-    """The snapshot's data records (the state index parts left out)."""
-    out: list[dict[str, Any]] = []
-    for part in manifest.parts:
-        if part.kind == "state":
-            continue
-        out.extend(r.model_dump(mode="json") for r in store.iter_records(part))
-    return out
-
-
-def comparable(records: list[dict[str, Any]]) -> list[str]:
-    """Records as sorted JSON strings: same content whatever the part boundaries."""
-    return sorted(json.dumps(r, sort_keys=True) for r in records)
 
 
 class LimitCheckingClient:

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_export import comparable, make_pool, read_records
-from test_incremental import change_round, source_state, view_state
+from export_world import change_round, comparable, make_pool, read_records, source_state, view_state
 
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.export import ExportOptions

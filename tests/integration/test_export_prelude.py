@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from test_export import make_pool, read_records
+from export_world import make_pool, read_records
 
 from cognito_backup.cognito import CognitoGateway, Page
 from cognito_backup.errors import AccessDeniedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from export_world import change_round, source_state, view_state
 
 from cognito_backup.chain import open_view, resolve_chain
 from cognito_backup.errors import ChainBrokenError, RestoreRefusedError
@@ -16,90 +17,7 @@ from cognito_backup.restore import RestoreOptions, run_restore
 from cognito_backup.snapshot import run_export
 from cognito_backup.validate import validate_snapshot
 from cognito_local.inprocess import strict_cognito
-from cognito_local.seed import create_pool, pool_state, seed_pool
-
-
-def view_state(store: Any, manifest_key: str) -> dict[str, Any]:
-    """The pool a snapshot chain describes, in pool_state's shape (sub and status aside)."""
-    view = open_view(store, manifest_key)
-    users = {
-        u.username: {
-            "attributes": {k: v for k, v in u.attributes.items() if k != "sub"},
-            "enabled": u.enabled,
-        }
-        for u in view.users()
-    }
-    groups = {
-        g.name: {"description": g.description, "precedence": g.precedence, "role_arn": g.role_arn}
-        for g in view.groups()
-    }
-    return {
-        "users": users,
-        "groups": groups,
-        "memberships": {(m.group, m.username) for m in view.memberships()},
-    }
-
-
-def source_state(cognito: Any, pool_id: str) -> dict[str, Any]:
-    state = pool_state(cognito, pool_id)
-    return {
-        "users": {
-            k: {"attributes": v["attributes"], "enabled": v["enabled"]} for k, v in state["users"].items()
-        },
-        "groups": state["groups"],
-        "memberships": state["memberships"],
-    }
-
-
-def change_round(cognito: Any, pool_id: str, round_no: int) -> None:
-    """Add 7 users, change 10 (attributes, disable, group moves), delete 5, add and delete groups."""
-    users = []
-    token = None
-    while True:
-        page = cognito.list_users(
-            UserPoolId=pool_id, Limit=60, **({"PaginationToken": token} if token else {})
-        )
-        users += [u for u in page["Users"]]
-        token = page.get("PaginationToken")
-        if not token:
-            break
-    names = sorted(u["Username"] for u in users)
-    enabled = {u["Username"]: u["Enabled"] for u in users}
-    groups = sorted(g["GroupName"] for g in cognito.list_groups(UserPoolId=pool_id, Limit=60)["Groups"])
-    new_group = f"added-in-round-{round_no}"
-    cognito.create_group(UserPoolId=pool_id, GroupName=new_group, Description="new", Precedence=50 + round_no)
-    for i in range(7):
-        name = f"r{round_no}.new{i}"
-        cognito.admin_create_user(
-            UserPoolId=pool_id,
-            Username=name,
-            UserAttributes=[
-                {"Name": "email", "Value": f"{name}@example.com"},
-                {"Name": "custom:tenant", "Value": "n"},
-            ],
-            MessageAction="SUPPRESS",
-        )
-        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=new_group)
-    off = round_no * 20
-    for name in names[off : off + 4]:
-        cognito.admin_update_user_attributes(
-            UserPoolId=pool_id,
-            Username=name,
-            UserAttributes=[{"Name": "family_name", "Value": f"Changed{round_no}"}],
-        )
-    for name in names[off + 4 : off + 7]:
-        if enabled[name]:
-            cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
-        else:
-            cognito.admin_enable_user(UserPoolId=pool_id, Username=name)
-    for name in names[off + 7 : off + 10]:
-        for g in cognito.admin_list_groups_for_user(UserPoolId=pool_id, Username=name)["Groups"]:
-            cognito.admin_remove_user_from_group(UserPoolId=pool_id, Username=name, GroupName=g["GroupName"])
-        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName=new_group)
-    for name in names[off + 10 : off + 15]:
-        cognito.admin_delete_user(UserPoolId=pool_id, Username=name)
-    cognito.delete_group(UserPoolId=pool_id, GroupName=groups[round_no % len(groups)])
-    cognito.update_group(UserPoolId=pool_id, GroupName=groups[-1], Description=f"edited in {round_no}")
+from cognito_local.seed import create_pool, seed_pool
 
 
 @pytest.fixture

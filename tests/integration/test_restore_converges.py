@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from test_restore import (
+from restore_world import (
     CrashingGateway,
     World,
     expected,

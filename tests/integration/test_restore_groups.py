@@ -17,9 +17,17 @@ from typing import Any
 
 import pytest
 from moto.backends import get_backend
-from test_restore import World, expected, make_world, restore_until_done, snapshot, target, unpaced
-from test_restore_policies import moto_user
-from test_restore_refusals import everything
+from restore_world import (
+    World,
+    everything,
+    expected,
+    make_world,
+    moto_user,
+    restore_until_done,
+    snapshot,
+    target,
+    unpaced,
+)
 
 from cognito_backup import cli
 from cognito_backup.aws import AwsClients

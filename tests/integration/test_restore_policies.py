@@ -7,8 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.backends import get_backend
-from test_restore import ALL_CUSTOM, LockedClient, World, expected, make_world, snapshot, target, unpaced
+from restore_world import (
+    ALL_CUSTOM,
+    LockedClient,
+    World,
+    expected,
+    make_world,
+    moto_user,
+    snapshot,
+    target,
+    unpaced,
+)
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
@@ -27,10 +36,6 @@ def gateway(aws: AwsClients) -> CognitoGateway:
 @pytest.fixture
 def world(aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway) -> Iterator[World]:
     yield from make_world(aws, store, gateway, enforce_quotas=False)
-
-
-def moto_user(pool_id: str, username: str) -> Any:
-    return get_backend("cognito-idp")["123456789012"]["us-east-1"].user_pools[pool_id].users[username]
 
 
 def groups_of(w: World, pool_id: str, username: str) -> set[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import load_event
-from test_restore import ALL_CUSTOM, World, make_world, snapshot, target, unpaced
+from restore_world import ALL_CUSTOM, World, everything, make_world, snapshot, target, unpaced
 
 from cognito_backup.aws import AwsClients
 from cognito_backup.cognito import CognitoGateway
@@ -32,20 +32,6 @@ def gateway(aws: AwsClients) -> CognitoGateway:
 @pytest.fixture
 def world(aws: AwsClients, store: SnapshotStore, gateway: CognitoGateway) -> Iterator[World]:
     yield from make_world(aws, store, gateway, enforce_quotas=False)
-
-
-def everything(w: World, pool_ids: list[str]) -> dict[str, Any]:
-    """All that a restore could write: the pools (users, groups, memberships, schema) and
-    every object version and tag in the bucket."""
-    s3 = w.aws.s3()
-    versions = s3.list_object_versions(Bucket=w.store.bucket)
-    objects = sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", []))
-    tags = {k: w.store.get_tags(k) for k, _ in objects}
-    pools = {}
-    for pool_id in pool_ids:
-        schema = w.gateway.describe_pool(pool_id)["SchemaAttributes"]
-        pools[pool_id] = (pool_state(w.cognito, pool_id), sorted(a["Name"] for a in schema))
-    return {"objects": objects, "tags": tags, "pools": pools}
 
 
 def set_verdict(w: World, key: str, verdict: str) -> None:
