@@ -1,4 +1,4 @@
-"""The snapshot key layout (DESIGN.md "Snapshot format") is built and read in one module,
+"""The snapshot key layout (README, "Snapshot format") is built and read in one module,
 store.py: whatever it builds, it reads back; anything else is refused."""
 
 from __future__ import annotations

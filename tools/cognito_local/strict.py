@@ -26,7 +26,7 @@ DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 # Cognito's quota categories and their default requests per second, and the operations each
-# one covers: DESIGN.md's table (the Cognito quotas page), the same as the product's pacer
+# one covers: docs/architecture.md's table (the Cognito quotas page), the same as the product's pacer
 # (cognito_backup.pacing), group membership changes in UserResourceUpdate included.
 DEFAULT_QUOTAS: Mapping[str, float] = {
     "UserList": 30,

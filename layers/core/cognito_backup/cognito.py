@@ -30,7 +30,7 @@ from .models import GroupRecord, MembershipRecord, MfaOption, PoolConfigRecord, 
 from .pacing import Pacer
 
 PAGE_LIMIT = 60  # Cognito's maximum for ListUsers, ListUsersInGroup, ListGroups
-# Transient answers: retried with backoff, whatever the operation (DESIGN.md, "Restore converges").
+# Transient answers: retried with backoff, whatever the operation (docs/restore.md).
 # Besides these codes, any HTTP 5xx is transient by its status, whatever its code says.
 RETRYABLE_CODES = frozenset(
     {

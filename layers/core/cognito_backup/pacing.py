@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Default requests per second per category (DESIGN.md "Cognito facts that shape the design",
+# Default requests per second per category (docs/architecture.md, "Cognito quotas the code assumes",
 # from the Cognito quotas page, "API operation categories and request rate quotas").
 DEFAULT_QUOTAS: dict[str, float] = {
     "UserList": 30.0,
@@ -49,15 +49,15 @@ DEFAULT_QUOTAS: dict[str, float] = {
 # by a margin for scheduling jitter between our clock and its admission.
 DEFAULT_BURST_SECONDS = 0.8
 
-# The one table of which quota category each operation draws on. Source: DESIGN.md's table
-# (the Cognito quotas page). Where AWS's page is not explicit, DESIGN.md is followed and the
+# The one table of which quota category each operation draws on. Source: docs/architecture.md's table
+# (the Cognito quotas page). Where AWS's page is not explicit, that table is followed and the
 # pacer's learning (below) corrects a wrong guess at run time:
 # - AdminAddUserToGroup / AdminRemoveUserFromGroup: UserResourceUpdate ("update user resource
 #   information, such as group"), not UserUpdate; unconfirmed.
 # - AdminListGroupsForUser: UserResourceRead. DescribeUserPool: UserPoolRead.
-# - AdminDeleteUser: UserUpdate (DESIGN.md lists it there; AWS has no UserDeletion category).
+# - AdminDeleteUser: UserUpdate (the table lists it there; AWS has no UserDeletion category).
 # - GetUserPoolMfaConfig, DescribeUserPoolDomain, the identity-provider and resource-server
-#   reads are not in DESIGN.md's table: kept in UserPoolResourceRead (pool resources).
+#   reads are not in that table: kept in UserPoolResourceRead (pool resources).
 OPERATION_CATEGORY: dict[str, str] = {
     "list_users": "UserList",
     "list_users_in_group": "UserList",

@@ -2,7 +2,7 @@
 
 Nothing here knows about boto3. `RestoreReport` is what a restore returns and writes
 beside the snapshot (`restore-report-<target>-<UTC timestamp>.json`); `RestoreEvent` is the
-restore Lambda's event (DESIGN.md), refused when it holds an unknown or malformed field.
+restore Lambda's event (README, events/restore.json), refused when it holds an unknown or malformed field.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class RestoreOptions(BaseModel):
 
 
 class RestoreEvent(BaseModel):
-    """The restore Lambda's event (DESIGN.md); the bucket comes from the environment."""
+    """The restore Lambda's event (README, events/restore.json); the bucket comes from the environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
