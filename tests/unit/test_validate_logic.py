@@ -11,10 +11,17 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from conftest import BUCKET, load_event
 
 from cognito_backup import validate
-from cognito_backup.errors import SnapshotCorruptError, SnapshotInvalidError, UsageError
+from cognito_backup.errors import (
+    LineTooLongError,
+    PartTooLargeError,
+    SnapshotCorruptError,
+    SnapshotInvalidError,
+    UsageError,
+)
 from cognito_backup.handlers import parse_validator_event, validator_handler
 from cognito_backup.models import PartKind, Record
 from cognito_backup.settings import Settings
+from cognito_backup.store import bounded_lines
 from cognito_backup.validate import (
     ALLOWED_KINDS,
     ALLOWED_TYPES,
@@ -190,13 +197,19 @@ def test_kind_from_name(name: str, kind: str | None) -> None:
     assert validate._kind_from_name(name) == kind
 
 
-def test_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validate, "MAX_LINE_BYTES", 16)
+def test_lines_are_bounded() -> None:
     body = gzip.compress(b'{"short":1}\n' + b"x" * 100 + b"\n")
 
-    lines = validate._lines(gzip.GzipFile(fileobj=io.BytesIO(body)))
+    lines = bounded_lines(gzip.GzipFile(fileobj=io.BytesIO(body)), "p/users-00001.jsonl.gz", 10_000, 16)
 
     assert next(lines) == b'{"short":1}\n'
-    with pytest.raises(validate._LineTooLongError) as caught:
+    with pytest.raises(LineTooLongError) as caught:
         next(lines)
     assert caught.value.lineno == 2
+
+
+def test_a_part_is_bounded_in_all() -> None:
+    body = gzip.compress(b"0123456789\n" * 10)
+    with pytest.raises(PartTooLargeError) as caught:
+        list(bounded_lines(gzip.GzipFile(fileobj=io.BytesIO(body)), "p/users-00001.jsonl.gz", 50))
+    assert caught.value.limit == 50

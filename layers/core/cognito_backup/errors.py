@@ -183,6 +183,23 @@ class StorageError(BackupError):
         self.code = code
 
 
+class LineTooLongError(SnapshotCorruptError):
+    """A line of a part longer than a record can be (garbage without newlines)."""
+
+    def __init__(self, message: str, lineno: int) -> None:
+        super().__init__(message)
+        self.lineno = lineno
+
+
+class PartTooLargeError(SnapshotCorruptError):
+    """A part that decompresses to more than its stored size can honestly hold (a gzip bomb
+    or a forged size)."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class ChainBrokenError(SnapshotCorruptError):
     """A link of the chain is missing, from another pool, or not a snapshot."""
 

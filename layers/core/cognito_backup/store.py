@@ -25,6 +25,8 @@ from .errors import (
     AccessDeniedError,
     BackupError,
     BucketNotFoundError,
+    LineTooLongError,
+    PartTooLargeError,
     SignatureError,
     SnapshotCorruptError,
     SnapshotNotFoundError,
@@ -142,24 +144,29 @@ def decompressed_limit(stored_bytes: int) -> int:
     return min(MAX_PART_DECOMPRESSED_BYTES, max(MIN_DECOMPRESSED_LIMIT, stored_bytes * MAX_COMPRESSION_RATIO))
 
 
-def bounded_lines(stream: gzip.GzipFile, key: str, limit: int) -> Iterator[bytes]:
-    """The lines of a decompressing stream, each at most MAX_LINE_BYTES and `limit` in all;
-    SnapshotCorruptError naming the bound when one is passed."""
+def bounded_lines(
+    stream: gzip.GzipFile, key: str, limit: int, max_line: int = MAX_LINE_BYTES
+) -> Iterator[bytes]:
+    """The lines of a decompressing stream, each at most `max_line` bytes and `limit` in all
+    (garbage without newlines or a gzip bomb cannot fill memory): LineTooLongError or
+    PartTooLargeError naming the bound when one is passed. The store's reads and the
+    validator's scan both read parts through this."""
     name = key.rsplit("/", 1)[-1]
     total = 0
     lineno = 0
     while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
+        line = stream.readline(max_line + 1)
         if not line:
             return
         lineno += 1
         total += len(line)
-        if len(line) > MAX_LINE_BYTES:
-            raise SnapshotCorruptError(f"{name}: line {lineno} is longer than {MAX_LINE_BYTES} bytes")
+        if len(line) > max_line:
+            raise LineTooLongError(f"{name}: line {lineno} is longer than {max_line} bytes", lineno)
         if total > limit:
-            raise SnapshotCorruptError(
+            raise PartTooLargeError(
                 f"{name}: decompresses to more than {limit} bytes (stored part of the manifest's size "
-                "cannot honestly hold that much: a gzip bomb or a forged size)"
+                "cannot honestly hold that much: a gzip bomb or a forged size)",
+                limit,
             )
         yield line
 

@@ -24,7 +24,6 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -32,6 +31,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .chain import open_view, resolve_chain
 from .errors import (
+    LineTooLongError,
+    PartTooLargeError,
     SignatureError,
     SnapshotCorruptError,
     SnapshotNotFoundError,
@@ -59,12 +60,12 @@ from .models import (
 from .store import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
-    MAX_PART_DECOMPRESSED_BYTES,
     PART_SUFFIX,
     RESTORE_REPORT_PREFIX,
     VALIDATION_REPORT_NAME,
     VALIDATION_TAG,
     SnapshotStore,
+    bounded_lines,
     decompressed_limit,
     manifest_dir,
 )
@@ -479,7 +480,8 @@ class _Validator:
         bad = unreadable = 0
         try:
             with gzip.GzipFile(fileobj=buffered, mode="rb") as lines:
-                for lineno, line in enumerate(_lines(lines, decompressed_limit(part.bytes)), start=1):
+                limit = decompressed_limit(part.bytes)
+                for lineno, line in enumerate(bounded_lines(lines, part.key, limit, MAX_LINE_BYTES), start=1):
                     if not line.strip():
                         continue
                     scan.records += 1
@@ -490,17 +492,13 @@ class _Validator:
                     unreadable += problem.unreadable
                     if bad <= MAX_RECORD_FAILURES_PER_PART:
                         self.fail(part.key, f"{name}: line {lineno}: {problem.text}")
-        except _LineTooLongError as exc:
+        except LineTooLongError as exc:
             scan.complete = False
-            self.fail(part.key, f"{name}: line {exc.lineno} is longer than {MAX_LINE_BYTES} bytes")
-        except _TooLargeError as exc:
+            self.fail(part.key, str(exc))
+        except PartTooLargeError as exc:
             scan.complete = False
             self.check(CHECK_PART_SIZE_BOUND)
-            self.fail(
-                part.key,
-                f"{name}: decompresses to more than {exc.limit} bytes, more than a part of "
-                f"{part.bytes} stored bytes can honestly hold (a gzip bomb or a forged size)",
-            )
+            self.fail(part.key, str(exc))
         except EOFError:
             scan.complete = False
             self.fail(part.key, f"{name}: gzip stream truncated after {scan.records} records")
@@ -757,36 +755,6 @@ class _Validator:
         view = open_view(self.store, key)
         self.base_users.update(u.username for u in view.users())
         self.base_groups.update(g.name for g in view.groups())
-
-
-class _LineTooLongError(Exception):
-    def __init__(self, lineno: int) -> None:
-        super().__init__(f"line {lineno} too long")
-        self.lineno = lineno
-
-
-class _TooLargeError(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"more than {limit} bytes decompressed")
-        self.limit = limit
-
-
-def _lines(stream: gzip.GzipFile, limit: int = MAX_PART_DECOMPRESSED_BYTES) -> Iterator[bytes]:
-    """Lines of bounded length, `limit` bytes in all, so that garbage without newlines or a
-    gzip bomb cannot fill memory or hold the validator for long."""
-    lineno = 0
-    total = 0
-    while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        lineno += 1
-        total += len(line)
-        if len(line) > MAX_LINE_BYTES:
-            raise _LineTooLongError(lineno)
-        if total > limit:
-            raise _TooLargeError(limit)
-        yield line
 
 
 def _kind_from_name(name: str) -> PartKind | None:
