@@ -3,58 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
+from e2e_cli import cli
 
 from cognito_local.seed import create_pool, seed_pool
-from cognito_local.server import LocalAws
 
 pytestmark = pytest.mark.e2e
 BUCKET = "e2e-backups"
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalAws]:
-    with LocalAws() as server:
-        yield server
-
-
-@pytest.fixture
-def env(local: LocalAws) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=local.endpoint_url,
-        AWS_ACCESS_KEY_ID="e2e",
-        AWS_SECRET_ACCESS_KEY="e2e",
-        AWS_REGION="us-east-1",
-        COGNITO_BACKUP_SIGNING_KEY=local.signing_key(),
-    )
-    return env
-
-
-@pytest.fixture
-def clients(local: LocalAws) -> tuple[Any, Any]:
-    session = boto3.session.Session(
-        aws_access_key_id="e2e", aws_secret_access_key="e2e", region_name="us-east-1"
-    )
-    return (
-        session.client("cognito-idp", endpoint_url=local.endpoint_url),
-        session.client("s3", endpoint_url=local.endpoint_url),
-    )
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("cognito-backup", path=str(Path(sys.executable).parent))
-    assert exe, "the cognito-backup entry point is installed"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_export_then_list_through_the_cli(env, clients) -> None:

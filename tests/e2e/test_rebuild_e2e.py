@@ -3,15 +3,9 @@ exports a rich pool, then rebuilds it in another Region (`restore --create-targe
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import boto3
 import pytest
+from e2e_cli import cli
 from pools import pool_state, rich_pool, settings
 
 from cognito_local.server import LocalAws
@@ -21,27 +15,9 @@ BUCKET = "rebuild-backups"
 OTHER_REGION = "eu-central-1"
 
 
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalAws]:
-    with LocalAws() as server:
-        yield server
-
-
-def cli(local: LocalAws, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=local.endpoint_url,
-        AWS_ACCESS_KEY_ID="e2e",
-        AWS_SECRET_ACCESS_KEY="e2e",
-        AWS_REGION="us-east-1",
-        COGNITO_BACKUP_SIGNING_KEY=local.signing_key(),  # an ARN: called in its own region
-    )
-    exe = shutil.which("cognito-backup", path=str(Path(sys.executable).parent))
-    assert exe, "the cognito-backup entry point is installed"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(local: LocalAws) -> None:
+def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(
+    local: LocalAws, env: dict[str, str]
+) -> None:
     session = boto3.session.Session(aws_access_key_id="e2e", aws_secret_access_key="e2e")
     here = session.client("cognito-idp", endpoint_url=local.endpoint_url, region_name="us-east-1")
     there = session.client("cognito-idp", endpoint_url=local.endpoint_url, region_name=OTHER_REGION)
@@ -50,12 +26,12 @@ def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(local: LocalAws
     )
     source = rich_pool(here, email_usernames=False)
 
-    exported = cli(local, "export", "--user-pool-id", source, "--bucket", BUCKET)
+    exported = cli(env, "export", "--user-pool-id", source, "--bucket", BUCKET)
     assert exported.returncode == 0, exported.stderr
     manifest = exported.stdout.strip().splitlines()[-1]
 
     dry = cli(
-        local,
+        env,
         "restore",
         "--bucket",
         BUCKET,
@@ -72,7 +48,7 @@ def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(local: LocalAws
     assert there.list_user_pools(MaxResults=60)["UserPools"] == []
 
     rebuilt = cli(
-        local,
+        env,
         "restore",
         "--bucket",
         BUCKET,
