@@ -24,6 +24,7 @@ from .models import (
     UserDeletedRecord,
     UserRecord,
 )
+from .replay import is_change, replay
 from .store import SnapshotStore
 
 MAX_CHAIN = 10_000
@@ -90,23 +91,30 @@ class PointInTimeView:
                 yield from self.store.iter_records(part)
 
     def _apply(self, record: Record) -> None:
-        match record:
-            case UserRecord():
-                self._users[record.username] = record
-            case UserDeletedRecord():
-                self._users[record.username] = None
-            case GroupRecord():
-                self._groups[record.name] = record
-            case GroupDeletedRecord():
-                self._groups[record.name] = None
-            case MembershipRecord():
-                self._added.add((record.group, record.username))
-                self._removed.discard((record.group, record.username))
-            case MembershipRemovedRecord():
-                self._removed.add((record.group, record.username))
-                self._added.discard((record.group, record.username))
-            case _:
-                raise SnapshotCorruptError(f"unexpected record type {record.type!r} in changes")
+        if not is_change(record):
+            raise SnapshotCorruptError(f"unexpected record type {record.type!r} in changes")
+        replay(record, self)
+
+    # ChangeSink: the view's state as of the chain's last snapshot
+    def put_user(self, record: UserRecord) -> None:
+        self._users[record.username] = record
+
+    def drop_user(self, record: UserDeletedRecord) -> None:
+        self._users[record.username] = None
+
+    def put_group(self, record: GroupRecord) -> None:
+        self._groups[record.name] = record
+
+    def drop_group(self, record: GroupDeletedRecord) -> None:
+        self._groups[record.name] = None
+
+    def add_member(self, record: MembershipRecord) -> None:
+        self._added.add((record.group, record.username))
+        self._removed.discard((record.group, record.username))
+
+    def remove_member(self, record: MembershipRemovedRecord) -> None:
+        self._removed.add((record.group, record.username))
+        self._added.discard((record.group, record.username))
 
     def config(self) -> PoolConfigRecord | None:
         for link in reversed(self.chain):

@@ -39,11 +39,13 @@ from .models import (
     Manifest,
     MembershipRecord,
     MembershipRemovedRecord,
+    Record,
     UserDeletedRecord,
     UserRecord,
     UserStateRecord,
 )
 from .observability import logger
+from .replay import is_change, replay
 from .store import SnapshotStore
 
 _SCHEMA = """
@@ -95,23 +97,33 @@ class StateIndex:
                     for record in store.iter_records(part):
                         self.apply(record)
 
-    def apply(self, record: Any) -> None:
-        """One change record of an incremental, applied to the index."""
-        db = self.db
-        if isinstance(record, UserRecord):
-            db.execute(
-                "INSERT OR REPLACE INTO users VALUES (?, ?, 0)", (record.username, user_digest(record))
-            )
-        elif isinstance(record, UserDeletedRecord):
-            db.execute("DELETE FROM users WHERE username = ?", (record.username,))
-        elif isinstance(record, GroupRecord):
-            db.execute("INSERT OR REPLACE INTO groups_ VALUES (?, ?, 0)", (record.name, group_digest(record)))
-        elif isinstance(record, GroupDeletedRecord):
-            db.execute("DELETE FROM groups_ WHERE name = ?", (record.name,))
-        elif isinstance(record, MembershipRecord):
-            db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, 0)", (record.group, record.username))
-        elif isinstance(record, MembershipRemovedRecord):
-            db.execute("DELETE FROM members WHERE grp = ? AND username = ?", (record.group, record.username))
+    def apply(self, record: Record) -> None:
+        """One change record of an incremental, applied to the index (others are ignored)."""
+        if is_change(record):
+            replay(record, self)
+
+    # ChangeSink: the digest index
+    def put_user(self, record: UserRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO users VALUES (?, ?, 0)", (record.username, user_digest(record))
+        )
+
+    def drop_user(self, record: UserDeletedRecord) -> None:
+        self.db.execute("DELETE FROM users WHERE username = ?", (record.username,))
+
+    def put_group(self, record: GroupRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO groups_ VALUES (?, ?, 0)", (record.name, group_digest(record))
+        )
+
+    def drop_group(self, record: GroupDeletedRecord) -> None:
+        self.db.execute("DELETE FROM groups_ WHERE name = ?", (record.name,))
+
+    def add_member(self, record: MembershipRecord) -> None:
+        self.db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, 0)", (record.group, record.username))
+
+    def remove_member(self, record: MembershipRemovedRecord) -> None:
+        self.db.execute("DELETE FROM members WHERE grp = ? AND username = ?", (record.group, record.username))
 
     def iter_users(self) -> Iterator[tuple[str, str]]:
         yield from self.db.execute("SELECT username, digest FROM users ORDER BY username")

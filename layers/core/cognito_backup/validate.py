@@ -57,6 +57,7 @@ from .models import (
     parse_record,
     utcnow,
 )
+from .replay import is_change, replay
 from .store import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -270,6 +271,7 @@ class _Validator:
         # Memberships from an incremental's changes, checked once all changes are applied.
         # Changes are small by design (as in chain.PointInTimeView, which holds them too).
         self.pending: list[tuple[str, MembershipRecord]] = []
+        self._changes_part = ""  # the part whose change records are being replayed
         self.names_complete = True  # False: some names could not be read; skip reference checks
         self.parts_complete = True  # False: some part could not be read whole; skip count checks
 
@@ -574,28 +576,42 @@ class _Validator:
         return None
 
     def _change(self, part: PartInfo, record: Record) -> str | None:
-        match record:
-            case UserRecord():
-                self.users.add(record.username)
-                self.deleted_users.discard(record.username)
-            case GroupRecord():
-                self.groups.add(record.name)
-                self.deleted_groups.discard(record.name)
-            case UserDeletedRecord():
-                self.deleted_users.add(record.username)
-                self.users.discard(record.username)
-                if self._tombstone_orphaned(record.username, self.base_users):
-                    return f"tombstone for user {record.username!r}, who is not in the base chain"
-            case GroupDeletedRecord():
-                self.deleted_groups.add(record.name)
-                self.groups.discard(record.name)
-                if self._tombstone_orphaned(record.name, self.base_groups):
-                    return f"tombstone for group {record.name!r}, which is not in the base chain"
-            case MembershipRecord():
-                self.pending.append((part.key, record))
-            case _:
-                pass
+        if not is_change(record):
+            return None
+        self._changes_part = part.key
+        return replay(record, self)
+
+    # ChangeSink: the names an incremental's changes leave, and the problems they show
+    def put_user(self, record: UserRecord) -> str | None:
+        self.users.add(record.username)
+        self.deleted_users.discard(record.username)
         return None
+
+    def put_group(self, record: GroupRecord) -> str | None:
+        self.groups.add(record.name)
+        self.deleted_groups.discard(record.name)
+        return None
+
+    def drop_user(self, record: UserDeletedRecord) -> str | None:
+        self.deleted_users.add(record.username)
+        self.users.discard(record.username)
+        if self._tombstone_orphaned(record.username, self.base_users):
+            return f"tombstone for user {record.username!r}, who is not in the base chain"
+        return None
+
+    def drop_group(self, record: GroupDeletedRecord) -> str | None:
+        self.deleted_groups.add(record.name)
+        self.groups.discard(record.name)
+        if self._tombstone_orphaned(record.name, self.base_groups):
+            return f"tombstone for group {record.name!r}, which is not in the base chain"
+        return None
+
+    def add_member(self, record: MembershipRecord) -> str | None:
+        self.pending.append((self._changes_part, record))  # judged once every name is known
+        return None
+
+    def remove_member(self, record: MembershipRemovedRecord) -> str | None:
+        return None  # a removal needs no name of the chain to be right
 
     def _tombstone_orphaned(self, name: str, base_names: set[str]) -> bool:
         """A deletion of something the base chain never had (judged only if names are known)."""
