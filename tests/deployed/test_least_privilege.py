@@ -403,8 +403,26 @@ def diverge(d: Deployment, target: str) -> None:
             idp.admin_disable_user(UserPoolId=target, Username=u["Username"])
 
 
+def give_the_source_what_a_rebuild_makes(d: Deployment) -> str:
+    """Setup (not recorded): beside the fixture's client, Google provider (its secret never
+    backed up: listed, not made), resource server and domain, a provider without a secret and
+    TOTP MFA. Answers the domain."""
+    idp = d.aws.cognito()
+    idp.create_identity_provider(
+        UserPoolId=d.source,
+        ProviderName="Corp",
+        ProviderType="SAML",
+        ProviderDetails={"MetadataURL": "https://idp.example.com/md"},
+    )
+    idp.set_user_pool_mfa_config(
+        UserPoolId=d.source, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
+    )
+    return "source-pool-auth"
+
+
 def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
     d = deployment
+    domain = give_the_source_what_a_rebuild_makes(d)
     full = run_export(d.gateway, d.store, d.source).manifest_key
     change_the_pool(d, 1)
     incremental = run_export(d.gateway, d.store, d.source, incremental=True).manifest_key
@@ -478,6 +496,25 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
     d.store.put_json(incremental, forged)
     d.invoke(
         "RestoreFunction", "forged manifest", restore_event(incremental, subset), raises=RestoreRefusedError
+    )
+
+    # create_target_pool_name: the pool made from the snapshot (the source pool gone, so its
+    # domain prefix is free), tagged, then restored; a later step continues into the same pool.
+    idp.delete_user_pool_domain(UserPoolId=d.source, Domain=domain)
+    rebuild = {"manifest_key": full, "create_target_pool_name": "rebuilt-by-the-lambda"}
+    shown = d.invoke("RestoreFunction", "rebuild, dry run", {**rebuild, "dry_run": True})
+    assert shown["create_target_pool"]["pool_name"] == "rebuilt-by-the-lambda"
+    made = d.invoke("RestoreFunction", "rebuild", rebuild)
+    assert made["status"] == "complete" and made["rebuild"]["created_pool"], made
+    assert made["rebuild"]["created"] == {
+        "resource_servers": 1,
+        "identity_providers": 1,
+        "app_clients": 1,
+        "domain": 1,
+    }
+    again = d.invoke("RestoreFunction", "rebuild continued", rebuild)
+    assert (
+        again["target_user_pool_id"] == made["target_user_pool_id"] and not again["rebuild"]["created_pool"]
     )
 
     assert_least_privilege(d, "RestoreFunction")

@@ -194,3 +194,74 @@ def test_references_of_another_region_or_account_are_listed_not_set() -> None:
     # The same SES identity in its own Region and account is honoured
     here = blueprint(config, pool_name="n", snapshot_id="s", region="us-east-1", account=ACCOUNT)
     assert here.create_pool["EmailConfiguration"]["SourceArn"].endswith("identity/example.com")
+
+
+def test_the_restore_lambda_rebuilds_the_pool_and_continues_into_it(
+    aws, store, gateway, signing_key, lambda_context
+) -> None:
+    from cognito_backup.handlers import restore_handler
+    from cognito_backup.rebuild import SOURCE_TAG
+    from cognito_backup.settings import Settings
+
+    # Given a rich pool exported, and the restore Lambda's environment
+    cognito = aws.cognito()
+    source = rich_pool(cognito, email_usernames=False)
+    key = str(run_export(gateway, store, source).manifest_key)
+    env = Settings.model_validate({"BUCKET_NAME": store.bucket, "SIGNING_KEY_ARN": signing_key})
+    event = {"manifest_key": key, "create_target_pool_name": "from-the-lambda"}
+    # When the event asks for a dry run, then for the rebuild, then again (the state machine's
+    # next step)
+    shown = restore_handler({**event, "dry_run": True}, lambda_context, env)
+    assert shown["dry_run"] is True and sorted(shown["create_target_pool"]["app_clients"]) == [
+        "backend",
+        "web",
+    ]
+    assert [p["Name"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"]] == ["rich"]
+    made = restore_handler(event, lambda_context, env)
+    again = restore_handler(event, lambda_context, env)
+    # Then the pool is made once, tagged with its snapshot, equal to the source, and the answer
+    # maps the client ids and names what was not carried over (ids and names, no user)
+    new_id = made["target_user_pool_id"]
+    assert made["status"] == "complete" and made["rebuild"]["created_pool"] is True
+    assert again["target_user_pool_id"] == new_id and again["rebuild"]["created_pool"] is False
+    tags = cognito.describe_user_pool(UserPoolId=new_id)["UserPool"]["UserPoolTags"]
+    assert tags[SOURCE_TAG] == layout_id(key)
+    assert settings(cognito, new_id) == settings(cognito, source)
+    assert pool_state(cognito, new_id) == pool_state(cognito, source)
+    assert len(made["rebuild"]["client_ids"]) == 2
+    assert {r["kind"] for r in made["rebuild"]["not_carried_over"]} >= {"lambda_trigger", "domain"}
+    assert "@example.com" not in json.dumps(made)
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [{}, {"target_user_pool_id": "us-east-1_Abc", "create_target_pool_name": "both"}],
+    ids=["neither", "both"],
+)
+def test_the_restore_event_names_exactly_one_target(targets, lambda_context, signing_key) -> None:
+    from cognito_backup.errors import UsageError
+    from cognito_backup.handlers import restore_handler
+    from cognito_backup.settings import Settings
+
+    env = Settings.model_validate({"BUCKET_NAME": "b-u-c", "SIGNING_KEY_ARN": signing_key})
+    event = {
+        "manifest_key": "backups/us-east-1_Abc/full/2026/11/21/20261121T230000Z/manifest.json",
+        **targets,
+    }
+    with pytest.raises(UsageError, match="exactly one of target_user_pool_id and create_target_pool_name"):
+        restore_handler(event, lambda_context, env)
+
+
+def test_the_sample_event_parses() -> None:
+    from conftest import load_event
+
+    from cognito_backup.handlers import parse_restore_event
+
+    request = parse_restore_event(load_event("restore_create_pool"))
+    assert request.create_target_pool_name == "identity-rebuilt" and request.target_user_pool_id is None
+
+
+def layout_id(key: str) -> str:
+    from cognito_backup.store import layout_snapshot_id
+
+    return layout_snapshot_id(key)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from .chain import open_view
 from .drill import Drill, DrillRecord, freshness
 from .errors import (
     DrillFailedError,
@@ -34,6 +35,7 @@ from .models import utcnow
 from .notify import publish_verdict
 from .observability import logger, metrics
 from .pacing import Deadline
+from .rebuild import Builder, blueprint
 from .restore import run_restore
 from .restore_models import RestoreCounts, RestoreEvent, RestoreReport, RestoreStatus
 from .runtime import Runtime
@@ -248,6 +250,8 @@ class RestoreAnswer(BaseModel):
     differences: int = 0
     superseded_by: str | None = None
     signature: Literal["signed", "unsigned"] | None = None
+    # create_target_pool_name: the pool made from the snapshot (ids, counts, what was not carried)
+    rebuild: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, report: RestoreReport) -> RestoreAnswer:
@@ -295,6 +299,13 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
     settings = settings or get_settings()
     _under_prefix(request.manifest_key, settings)
     rt = Runtime(settings, allow_unsigned=request.allow_unsigned)
+    target = request.target_user_pool_id
+    rebuilt: dict[str, Any] | None = None
+    if request.create_target_pool_name is not None:
+        rebuilt, target = _rebuilt_target(request, rt, context)
+        if target is None:  # a dry run: the pool it would create, nothing made
+            return {"dry_run": True, "create_target_pool": rebuilt}
+    assert target is not None
     standby = _standby_of(request, settings, rt.store)
     if standby is not None and standby.newer_than(request.manifest_key):
         return standby.superseded(request).model_dump(mode="json")
@@ -302,11 +313,12 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
         rt.gateway,
         rt.store,
         request.manifest_key,
-        request.target_user_pool_id,
+        target,
         options=request.options(),
         deadline=Deadline.from_lambda_context(context, settings.deadline_margin_seconds),
     )
     answer = RestoreAnswer.of(report)
+    answer.rebuild = rebuilt
     if standby is not None and not answer.dry_run and answer.status != "incomplete":
         standby.record(answer, request.manifest_key)
     metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=answer.cognito_throttled)
@@ -318,6 +330,42 @@ def restore_handler(event: Any, context: Any, settings: Settings | None = None) 
     if answer.status == "complete" and not answer.dry_run:
         metrics.add_metric(name="RestoreSucceeded", unit=MetricUnit.Count, value=1)
     return answer.model_dump(mode="json")
+
+
+def _rebuilt_target(request: RestoreEvent, rt: Runtime, context: Any) -> tuple[dict[str, Any], str | None]:
+    """`create_target_pool_name`: the pool made (or, on a later step, found) from a snapshot
+    that validates, in this function's Region and account; its summary names settings,
+    client ids and what was not carried over, never a user."""
+    verdict = validate_snapshot(rt.store, request.manifest_key, record=False)
+    if not verdict.valid and not request.force:
+        raise UsageError(
+            f"refused: snapshot {request.manifest_key} is not valid ({len(verdict.failures)} problems)"
+        )
+    view = open_view(rt.store, request.manifest_key)
+    config = view.config()
+    if config is None:
+        raise UsageError("refused: the snapshot holds no pool configuration to create a pool from")
+    assert request.create_target_pool_name is not None
+    plan = blueprint(
+        config,
+        pool_name=request.create_target_pool_name,
+        snapshot_id=view.target.manifest.snapshot_id,
+        region=rt.clients.region or "",
+        account=str(context.invoked_function_arn).split(":")[4],
+    )
+    if request.dry_run:
+        return plan.summary(), None
+    result = Builder(rt.gateway).build(plan)
+    summary = result.as_dict()
+    logger.info(
+        "target pool ready",
+        extra={
+            "target_user_pool_id": result.user_pool_id,
+            "created_pool": result.created_pool,
+            **result.created,
+        },
+    )
+    return summary, result.user_pool_id
 
 
 class StandbyMarker(BaseModel):

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -108,7 +116,10 @@ class RestoreEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     manifest_key: str = Field(min_length=1, pattern=r"(^|/)manifest\.json$")
-    target_user_pool_id: str = Field(pattern=POOL_ID_PATTERN)
+    # Exactly one of: the pool to restore into, or the name of a pool to create from the
+    # snapshot's configuration first (rebuild.py; a later step finds the pool it made by name).
+    target_user_pool_id: str | None = Field(default=None, pattern=POOL_ID_PATTERN)
+    create_target_pool_name: str | None = Field(default=None, min_length=1, max_length=128)
     dry_run: StrictBool = False
     # Bounded: a subset is for a few people or groups (each name costs a scan of the snapshot's
     # memberships and a lookup); a longer list is a whole-pool restore by another name, or a
@@ -128,6 +139,12 @@ class RestoreEvent(BaseModel):
     # Accept manifests that carry no signature at all (made before signing existed); a wrong
     # signature is refused whatever this says.
     allow_unsigned: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RestoreEvent:
+        if (self.target_user_pool_id is None) == (self.create_target_pool_name is None):
+            raise ValueError("give exactly one of target_user_pool_id and create_target_pool_name")
+        return self
 
     def options(self) -> RestoreOptions:
         return RestoreOptions(
