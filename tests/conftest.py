@@ -6,12 +6,14 @@ import copy
 import functools
 import importlib.util
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -21,6 +23,7 @@ from cognito_backup.pacing import Pacer
 from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
 from cognito_local.keys import create_signing_key
+from cognito_local.server import LocalAws
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -162,3 +165,39 @@ def _parsed_template(text: str) -> dict[str, Any]:
 
     loaded: dict[str, Any] = plain(load_yaml(text))
     return loaded
+
+
+# ---------------------------------------------------------------- end to end (tests/e2e)
+# One local AWS server per test module, the environment an operator's shell would have
+# against it, and clients to look at what the CLI did. (Here, not in tests/e2e/conftest.py:
+# test modules import this file as `conftest`, and a second one would shadow it.)
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalAws]:
+    with LocalAws() as server:
+        yield server
+
+
+@pytest.fixture
+def env(local: LocalAws) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=local.endpoint_url,
+        AWS_ACCESS_KEY_ID="e2e",
+        AWS_SECRET_ACCESS_KEY="e2e",
+        AWS_REGION="us-east-1",
+        COGNITO_BACKUP_SIGNING_KEY=local.signing_key(),  # an ARN: called in its own region
+    )
+    return env
+
+
+@pytest.fixture
+def clients(local: LocalAws) -> tuple[Any, Any]:
+    session = boto3.session.Session(
+        aws_access_key_id="e2e", aws_secret_access_key="e2e", region_name="us-east-1"
+    )
+    return (
+        session.client("cognito-idp", endpoint_url=local.endpoint_url),
+        session.client("s3", endpoint_url=local.endpoint_url),
+    )
