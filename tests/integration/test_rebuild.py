@@ -265,3 +265,35 @@ def layout_id(key: str) -> str:
     from cognito_backup.store import layout_snapshot_id
 
     return layout_snapshot_id(key)
+
+
+@pytest.mark.parametrize("damage", ["failed-verdict", "never-validated-and-invalid"])
+def test_no_pool_is_created_from_a_snapshot_that_does_not_validate(aws, store, gateway, damage) -> None:
+    source = rich_pool(aws.cognito(), email_usernames=True)
+    key = str(run_export(gateway, store, source).manifest_key)
+    s3 = aws.s3()
+    if damage == "failed-verdict":
+        s3.put_object_tagging(
+            Bucket=store.bucket, Key=key, Tagging={"TagSet": [{"Key": "validation", "Value": "failed"}]}
+        )
+    else:
+        part = next(p for p in store.read_manifest(key).parts if p.kind == "users")
+        s3.delete_object(Bucket=store.bucket, Key=part.key, VersionId=part.version_id)
+    err = io.StringIO()
+    args = [
+        "restore",
+        "--bucket",
+        store.bucket,
+        "--manifest",
+        key,
+        "--create-target-pool",
+        "never",
+        "--region",
+        OTHER_REGION,
+    ]
+    assert cli.main(args, io.StringIO(), err) != 0
+    assert "valid" in err.getvalue()
+    assert (
+        boto3.client("cognito-idp", region_name=OTHER_REGION).list_user_pools(MaxResults=60)["UserPools"]
+        == []
+    )

@@ -324,25 +324,17 @@ def _create_target_pool(
     """The pool of `--create-target-pool`, made (or found, on a re-run) from a snapshot that
     has passed validation: nothing is created from a snapshot that does not. The dry run
     answers the blueprint and no pool id."""
-    from .chain import open_view
-    from .rebuild import Builder, blueprint, load_idp_secrets
-    from .validate import validate_snapshot
+    from .rebuild import Builder, load_idp_secrets, plan_from_snapshot
 
-    verdict = validate_snapshot(store, args.manifest, record=False)
-    if not verdict.valid and not args.force:
-        raise UsageError(f"refused: snapshot {args.manifest} is not valid ({len(verdict.failures)} problems)")
-    view = open_view(store, args.manifest)
-    config = view.config()
-    if config is None:
-        raise UsageError("refused: the snapshot holds no pool configuration to create a pool from")
-    identity = clients.sts().get_caller_identity()
-    plan = blueprint(
-        config,
+    plan = plan_from_snapshot(
+        store,
+        args.manifest,
         pool_name=args.create_target_pool,
-        snapshot_id=view.chain[-1].manifest.snapshot_id,
         region=clients.region or "",
-        account=str(identity["Account"]),
+        account=str(clients.sts().get_caller_identity()["Account"]),
         idp_secrets=load_idp_secrets(args.idp_secrets) if args.idp_secrets else None,
+        force=args.force,
+        dry_run=args.dry_run,
     )
     if args.dry_run:
         summary = plan.summary()

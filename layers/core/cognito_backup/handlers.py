@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from .chain import open_view
 from .drill import Drill, DrillRecord, freshness
 from .errors import (
     DrillFailedError,
@@ -35,7 +34,7 @@ from .models import utcnow
 from .notify import publish_verdict
 from .observability import logger, metrics
 from .pacing import Deadline
-from .rebuild import Builder, blueprint
+from .rebuild import Builder, plan_from_snapshot
 from .restore import run_restore
 from .restore_models import RestoreCounts, RestoreEvent, RestoreReport, RestoreStatus
 from .runtime import Runtime
@@ -336,22 +335,15 @@ def _rebuilt_target(request: RestoreEvent, rt: Runtime, context: Any) -> tuple[d
     """`create_target_pool_name`: the pool made (or, on a later step, found) from a snapshot
     that validates, in this function's Region and account; its summary names settings,
     client ids and what was not carried over, never a user."""
-    verdict = validate_snapshot(rt.store, request.manifest_key, record=False)
-    if not verdict.valid and not request.force:
-        raise UsageError(
-            f"refused: snapshot {request.manifest_key} is not valid ({len(verdict.failures)} problems)"
-        )
-    view = open_view(rt.store, request.manifest_key)
-    config = view.config()
-    if config is None:
-        raise UsageError("refused: the snapshot holds no pool configuration to create a pool from")
     assert request.create_target_pool_name is not None
-    plan = blueprint(
-        config,
+    plan = plan_from_snapshot(
+        rt.store,
+        request.manifest_key,
         pool_name=request.create_target_pool_name,
-        snapshot_id=view.target.manifest.snapshot_id,
         region=rt.clients.region or "",
         account=str(context.invoked_function_arn).split(":")[4],
+        force=request.force,
+        dry_run=request.dry_run,
     )
     if request.dry_run:
         return plan.summary(), None

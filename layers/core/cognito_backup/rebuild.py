@@ -18,10 +18,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chain import open_view
 from .cognito import CognitoGateway
 from .config_fields import PROVIDER_DETAILS_OMITTED
-from .errors import BackupError, UsageError
+from .errors import BackupError, RestoreRefusedError, UsageError
 from .models import PoolConfigRecord
+from .restore.preflight import check_verdicts
+from .restore_models import RestoreOptions
+from .store import SnapshotStore
 
 SOURCE_TAG = "cognito-backup:rebuilt-from"  # the snapshot id a rebuilt pool was made from
 TRIGGER_NOT_SET = (
@@ -320,6 +324,35 @@ def blueprint(
         clients=_clients(list(config.app_clients), missing, references),
         domain=_domain(config.domain, references),
         references=references,
+    )
+
+
+def plan_from_snapshot(
+    store: SnapshotStore,
+    manifest_key: str,
+    *,
+    pool_name: str,
+    region: str,
+    account: str,
+    idp_secrets: Mapping[str, Mapping[str, str]] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Blueprint:
+    """The blueprint of the snapshot's pool, for the CLI's --create-target-pool and the restore
+    Lambda's create_target_pool_name alike. Nothing is created from a snapshot that does not
+    validate: the restore's own verdict check, so the restore that follows trusts its verdict."""
+    view = open_view(store, manifest_key)
+    check_verdicts(store, view.chain, RestoreOptions(force=force, dry_run=dry_run))
+    config = view.config()
+    if config is None:
+        raise RestoreRefusedError("refused: the snapshot holds no pool configuration to create a pool from")
+    return blueprint(
+        config,
+        pool_name=pool_name,
+        snapshot_id=view.target.manifest.snapshot_id,
+        region=region,
+        account=account,
+        idp_secrets=idp_secrets,
     )
 
 

@@ -189,7 +189,7 @@ def preflight(
         attributes = _check_target(config.user_pool, target_pool, target_pool_id)
     snapshot_id = chain[-1].manifest.snapshot_id
     groups_checked = view is not None and _check_groups(view, options, snapshot_id, tolerant=True)
-    _check_verdicts(store, chain, options)
+    check_verdicts(store, chain, options)
     if view is None or config is None:  # unreadable, yet valid or forced: read again, let it raise
         view = open_view(store, manifest_key)
         config = view.config()
@@ -266,7 +266,10 @@ def _check_groups(
     return True
 
 
-def _check_verdicts(store: SnapshotStore, chain: list[Link], options: RestoreOptions) -> None:
+def check_verdicts(store: SnapshotStore, chain: list[Link], options: RestoreOptions) -> None:
+    """Refuses (RestoreRefusedError, nothing written) a chain with a failed verdict, or whose
+    last snapshot was never validated and does not validate now (recorded unless a dry run,
+    so that what runs next on it does not validate it again); `force` overrides."""
     from ..validate import validate_snapshot, verdict_of
 
     verdicts = {link.key: verdict_of(store, link.key) for link in chain}
