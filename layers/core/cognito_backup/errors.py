@@ -248,3 +248,17 @@ class DrillFailedError(BackupError):
 class SignInRefusedError(BackupError):
     """A pool refused a sign-in (wrong password, disabled user, reset required): the message
     names no user and carries no text of Cognito's, which may quote the username."""
+
+
+class ErasurePendingError(BackupError):
+    """A snapshot may still hold a person an erasure removed (it was written before the
+    erasure and `forget` has not cleared it yet): refused, never forced, ids only."""
+
+
+class EraseIncompleteError(BackupError):
+    """`forget` could not clear every object version it must (ids and counts only); running it
+    again continues. Versions that Object Lock keeps are not this: they are listed with dates."""
+
+
+class ForgetRefusedError(BackupError):
+    """`forget` cannot start now (an export of the pool is under way); nothing was changed."""

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from . import __version__
 from .cognito import SUB_SHARDS, CognitoGateway, Page
 from .digest import group_digest, user_digest
+from .erasure import Forgotten
 from .models import (
     SCHEMA_VERSION,
     Counts,
@@ -127,6 +128,8 @@ class ExportRun:
         self._config: Future[PoolConfigRecord] | None = None  # the configuration being read
         # The first ListGroups page, fetched beside the checks (`run_export`), if it was.
         self.first_groups_page: Future[Page[Any]] | None = None
+        # The people the erasure ledger names (erasure.py): never written. None: nobody.
+        self.forgotten: Forgotten | None = None
 
     # ------------------------------------------------------------------ parts
     def _writer(self, kind: PartKind) -> PartWriter:
@@ -272,11 +275,7 @@ class ExportRun:
                     page = future.result()
                     if page.next_token:  # ask for the next page before writing this one
                         in_flight[pool.submit(self._fetch, cursor, page.next_token)] = cursor
-                    for item in page.items:
-                        if isinstance(item, UserRecord):
-                            self.on_user(item)
-                        else:
-                            self.on_membership(item)
+                    self._take(page.items)
                     if page.next_token:
                         active[cursor] = page.next_token
                     else:
@@ -292,6 +291,16 @@ class ExportRun:
         return True
 
     # ------------------------------------------------------------------ records
+    def _take(self, items: list[Any]) -> None:
+        """A listing page's users or memberships; the people the erasure ledger names left out."""
+        for item in items:
+            if self.forgotten is not None and self.forgotten.drop(item):
+                continue
+            if isinstance(item, UserRecord):
+                self.on_user(item)
+            else:
+                self.on_membership(item)
+
     def on_group(self, group: Any) -> None:
         self.emit("groups", group)
         self.emit("state", GroupStateRecord(name=group.name, digest=group_digest(group)))
@@ -324,6 +333,7 @@ class ExportRun:
             counts=self.cp.counts,
             parts=self.cp.parts,
             tool_version=__version__,
+            erasures_applied=self.cp.erasures,
         )
         key = self.store.write_manifest(self.directory, manifest)
         self.store.delete(self._ckpt_key)

@@ -230,6 +230,8 @@ class IncrementalRun(ExportRun):
 
     def finish(self) -> str:
         for username in self.base.unseen_users():
+            if self.forgotten is not None and self.forgotten.username(username):
+                continue  # in a base `forget` has not cleared yet: its tombstone would name them
             self.emit("changes", UserDeletedRecord(username=username))
             self.cp.counts.users_deleted += 1
             self.roll_full_parts()
@@ -237,6 +239,8 @@ class IncrementalRun(ExportRun):
             self.emit("changes", GroupDeletedRecord(name=name))
             self.cp.counts.groups_deleted += 1
         for group, username in self.base.unseen_members():
+            if self.forgotten is not None and self.forgotten.username(username):
+                continue
             self.emit("changes", MembershipRemovedRecord(group=group, username=username))
             self.cp.counts.memberships_removed += 1
             self.roll_full_parts()

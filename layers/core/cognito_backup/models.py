@@ -182,6 +182,11 @@ class Manifest(BaseModel):
     counts: Counts
     parts: list[PartInfo]
     tool_version: str | None = None
+    erasures_applied: list[str] = Field(
+        default_factory=list,
+        description="Ids of the erasures (ledger entries under <prefix>/<pool>/erasures/) this snapshot "
+        "is known to be clear of: applied by the export that wrote it, or by `forget` that rewrote it",
+    )
     signature: ManifestSignature | None = Field(
         default=None, description="KMS HMAC of the rest of the manifest; absent only before signing existed"
     )
@@ -216,3 +221,6 @@ class ExportCheckpoint(BaseModel):
     )
     counts: Counts = Field(default_factory=Counts)
     invocations: int = 0
+    erasures: list[str] = Field(
+        default_factory=list, description="Erasure ledger entries in force when the snapshot was started"
+    )

@@ -191,6 +191,35 @@ class ManifestSigning:
         )
         return manifest.model_copy(update={"signature": signature})
 
+    def derived_key(self, label: str) -> bytes:
+        """A secret that only a holder of GenerateMac on the key can make: the MAC of the
+        SHA-256 of `label`. A label is not canonical JSON, so no derived key is the MAC of a
+        manifest, and knowing one signs nothing (the erasure ledger's hash key, erasure.py)."""
+        self.require_key("hashing erased identifiers")
+        assert self.mac is not None
+        return self.mac.generate(hashlib.sha256(label.encode("utf-8")).digest())[0]
+
+    def sign_document(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of a JSON document (an erasure ledger entry) carrying its `signature`, made
+        as a manifest's is: the MAC of the digest of its canonical JSON without `signature`."""
+        self.require_key("writing a signed document")
+        assert self.mac is not None
+        mac, arn = self.mac.generate(manifest_digest(document))
+        signature = {"algorithm": MAC_ALGORITHM, "key_id": arn, "mac": base64.b64encode(mac).decode("ascii")}
+        return {**{k: v for k, v in document.items() if k != "signature"}, "signature": signature}
+
+    def check_document(self, key: str, document: Mapping[str, Any]) -> None:
+        """A signed document's signature, checked as a manifest's (SignatureError names what
+        is wrong). A document has no unsigned past: a missing signature is always refused."""
+        raw = document.get("signature")
+        if raw is None:
+            raise SignatureError(key, "missing", "every ledger entry is signed")
+        try:
+            signature = ManifestSignature.model_validate(raw)
+        except ValueError as exc:
+            raise SignatureError(key, "malformed", "not an algorithm, key_id and mac") from exc
+        self._check_mac(key, signature, document)
+
     def check(
         self, manifest_key: str, manifest: Manifest, document: Mapping[str, Any] | None = None
     ) -> SignatureState:
@@ -209,6 +238,12 @@ class ManifestSigning:
                 "missing",
                 "a manifest written before signing existed is accepted only with --allow-unsigned",
             )
+        self._check_mac(manifest_key, signature, document if document is not None else manifest)
+        return "signed"
+
+    def _check_mac(
+        self, manifest_key: str, signature: ManifestSignature, document: Manifest | Mapping[str, Any]
+    ) -> None:
         if signature.algorithm != MAC_ALGORITHM:
             raise SignatureError(manifest_key, "malformed", f"algorithm {signature.algorithm!r}")
         try:
@@ -224,7 +259,7 @@ class ManifestSigning:
             )
         if self.mac.names_this_key(signature.key_id) is False:
             raise SignatureError(manifest_key, "other_key", "made with a key that is not the configured one")
-        message = manifest_digest(document if document is not None else manifest)
+        message = manifest_digest(document)
         try:
             if self.verify_by == "generate_mac":
                 arn = self.mac.verify_by_generating(message, mac)
@@ -238,4 +273,3 @@ class ManifestSigning:
             # The MAC is the configured key's, yet the manifest names another key: refused all
             # the same, since what a manifest says about itself must be true.
             raise SignatureError(manifest_key, "other_key", "names a key that is not the configured one")
-        return "signed"

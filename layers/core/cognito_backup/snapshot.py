@@ -11,6 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from .cognito import CognitoGateway
+from .erasure import Ledger
 from .errors import UsageError
 from .export import (
     ExportOptions,
@@ -56,9 +57,11 @@ def run_export(
         open_cp = checks.submit(open_checkpoint, store, options.prefix, pool_id, requested)
         free_id = checks.submit(new_snapshot_id, store, options.prefix, pool_id, now)
         first_groups = checks.submit(gateway.list_groups_page, pool_id, None)
+        ledger_read = checks.submit(Ledger.load, store, options.prefix, pool_id)
         bucket_ok.result()
         pool_ok.result()
         cp = open_cp.result()
+        ledger = ledger_read.result()
     if cp is None:
         base_key = None
         if incremental:
@@ -72,6 +75,7 @@ def run_export(
             prefix=options.prefix,
             started_at=now,
             base_manifest_key=base_key,
+            erasures=ledger.ids,
         )
     run: ExportRun
     if cp.kind == "incremental":
@@ -79,6 +83,9 @@ def run_export(
     else:
         run = ExportRun(gateway, store, cp, deadline, options, progress)
     run.first_groups_page = first_groups
+    # Everyone the ledger names now, even if erased after this snapshot began (its manifest
+    # claims only the entries it began with: `forget` clears it of the later ones).
+    run.forgotten = ledger.forgotten(store, pool_id)
     done = run.run()
     return ExportResult(
         status="complete" if done else "incomplete",

@@ -395,6 +395,41 @@ class SnapshotStore:
         except ClientError as exc:
             raise self._fail(exc, prefix) from exc
 
+    def list_versions(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every object version under `prefix` (delete markers left out): Key, VersionId, IsLatest."""
+        paginator = self._s3.get_paginator("list_object_versions")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for version in page.get("Versions", []):
+                    yield {
+                        "Key": version["Key"],
+                        "VersionId": version.get("VersionId") or "null",
+                        "IsLatest": bool(version.get("IsLatest")),
+                    }
+        except ClientError as exc:
+            raise self._fail(exc, prefix) from exc
+
+    def delete_version(self, key: str, version_id: str) -> datetime | None:
+        """Deletes one version for good; None when deleted, or the date until which Object Lock
+        keeps it (S3 refuses: AccessDenied on a version under retention or legal hold)."""
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            return None
+        except ClientError as exc:
+            if _error_code(exc) not in ("AccessDenied", "403", "Forbidden"):
+                raise self._fail(exc, key) from exc
+            denied = exc
+        # HeadObject of the version says its retention (the headers need s3:GetObjectRetention;
+        # moto has no GetObjectRetention, and one call fewer is as good).
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as exc:
+            raise self._fail(exc, key) from exc
+        until = head.get("ObjectLockRetainUntilDate")
+        if not isinstance(until, datetime) and head.get("ObjectLockLegalHoldStatus") != "ON":
+            raise self._fail(denied, key) from denied  # not locked: refused by a policy
+        return until if isinstance(until, datetime) else datetime.max.replace(tzinfo=UTC)
+
     # ------------------------------------------------------------------ tags
     def get_tags(self, key: str) -> dict[str, str]:
         try:

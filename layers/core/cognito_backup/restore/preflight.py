@@ -15,8 +15,10 @@ from typing import Any
 
 from ..chain import Link, PointInTimeView, open_view, resolve_chain
 from ..cognito import CognitoGateway
+from ..erasure import require_cleared
 from ..errors import (
     BackupError,
+    ErasurePendingError,
     PoolNotFoundError,
     RestoreRefusedError,
     SignatureError,
@@ -165,7 +167,12 @@ def preflight(
     except SignatureError as exc:
         raise _refuse(f"{exc}; the snapshot is not the exports' own") from exc
     source_id = chain[-1].manifest.user_pool_id
-    layout_prefix(manifest_key, source_id)
+    prefix = layout_prefix(manifest_key, source_id)
+    try:
+        # A snapshot that may still hold a forgotten person is never restored (erasure.py).
+        require_cleared(store, prefix, source_id, [(link.key, link.manifest) for link in chain])
+    except ErasurePendingError as exc:
+        raise _refuse(str(exc).removesuffix(" Nothing was written.")) from exc
     if options.mirror and (options.usernames or options.groups):
         raise _refuse(
             "mirror removes everything the snapshot lacks, so it restores a whole pool: it cannot be "
