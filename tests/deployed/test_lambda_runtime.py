@@ -188,6 +188,7 @@ def world(local_aws: LocalAws) -> dict[str, str]:
         UserPoolId=old_pool, Username=MIGRANT, Password=MIGRANT_PASSWORD, Permanent=True
     )
     return {
+        "forgotten": idp.list_users(UserPoolId=pool_id, Limit=1)["Users"][0]["Username"],
         "key_arn": key_arn,
         "signing_arn": signing_arn,
         "pool_id": pool_id,
@@ -298,6 +299,7 @@ def test_the_template_names_the_handlers_this_test_runs(functions: dict[str, dic
         "RestoreFunction",
         "MigrateUserFunction",  # conditional: run here as deployed with MigrationSourceUserPoolId
         "DrillFunction",
+        "ForgetFunction",
     }
 
 
@@ -345,6 +347,13 @@ def test_every_handler_runs_with_only_the_runtime_and_the_layer(
     migrated = invoke("MigrateUserFunction", sign_in, **call)
     assert migrated["response"]["finalUserStatus"] == "CONFIRMED"
     assert migrated["response"]["userAttributes"]["email"] == "migrant@example.com"
+
+    # An erasure: out of every snapshot (two rewritten, signed and validated again) and the pool.
+    request = {**event("forget"), "usernames": [world["forgotten"]], "delete_from_pool": True}
+    forgotten = invoke("ForgetFunction", request, **call)
+    assert forgotten["status"] == "complete" and forgotten["snapshots_rewritten"] >= 1, forgotten
+    assert forgotten["revalidated"]["failed"] == 0 and forgotten["deleted_from_pool"] == 1
+    assert world["forgotten"] not in json.dumps(forgotten)
 
 
 def test_the_layer_and_the_package_pin_the_same_versions() -> None:

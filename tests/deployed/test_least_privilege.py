@@ -64,6 +64,7 @@ APPS = {
     "RestoreFunction": "restore",
     "MigrateUserFunction": "migrate_user",
     "DrillFunction": "drill",
+    "ForgetFunction": "forget",
 }
 TEMPLATE = load_template()
 
@@ -252,6 +253,8 @@ MAC_CALLS = {
     "RestoreFunction": {"VerifyMac"},
     "MigrateUserFunction": {"VerifyMac"},  # the snapshot fallback reads a snapshot
     "DrillFunction": {"VerifyMac"},  # it checks the snapshot it restores
+    # It signs the snapshots it rewrites and derives the ledger's hash key; its revalidation verifies.
+    "ForgetFunction": {"GenerateMac", "VerifyMac"},
 }
 
 
@@ -742,3 +745,36 @@ def test_the_drill_role_cannot_touch_a_pool_without_the_drill_tag(deployment: De
         BUCKET,
     )
     assert len(report.denied) == len(calls), report.denied
+
+
+# ---------------------------------------------------------------------- erasure
+def test_forget_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
+    from cognito_backup.errors import ForgetRefusedError
+    from cognito_backup.store import checkpoint_key
+
+    d = deployment
+    full = run_export(d.gateway, d.store, d.source).manifest_key
+    assert full and validate_snapshot(d.store, full).valid
+    change_the_pool(d, 1)
+    incremental = run_export(d.gateway, d.store, d.source, incremental=True).manifest_key
+    assert incremental
+    idp = d.aws.cognito()
+    person = next(
+        u["Username"] for u in idp.list_users(UserPoolId=d.source)["Users"] if u["Username"] != "linked"
+    )
+    # A record beside the snapshots that names the person (as a restore report may): cleared.
+    d.store.put_json(f"backups/{d.source}/drills/20261201T000000Z-abcdef.json", {"note": person})
+
+    done = d.invoke(
+        "ForgetFunction", "forget, deleting from the pool", {"usernames": [person], "delete_from_pool": True}
+    )
+    assert (
+        done["status"] == "complete" and done["snapshots_rewritten"] == 2 and done["deleted_from_pool"] == 1
+    )
+    assert done["objects_cleared"] == 1 and done["versions_deleted"] > 0
+    again = d.invoke("ForgetFunction", "forget again (nothing left)", {"usernames": [person]})
+    assert again["status"] == "complete" and again["snapshots_rewritten"] == 0
+
+    d.store.put_json(checkpoint_key("backups", d.source, "export-full"), {"snapshot_id": "x"})
+    d.invoke("ForgetFunction", "forget during an export", {"subs": ["x"]}, raises=ForgetRefusedError)
+    assert_least_privilege(d, "ForgetFunction")

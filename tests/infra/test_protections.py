@@ -238,7 +238,7 @@ def test_snapshot_deletions_outside_the_lifecycle_alarm() -> None:
     assert bucket == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
 
 
-def test_snapshot_writes_by_anyone_but_the_export_roles_alarm() -> None:
+def test_snapshot_writes_by_anyone_but_the_export_and_erasure_roles_alarm() -> None:
     pattern = rule("SnapshotWrittenByAnotherPrincipalRule")
     detail = pattern["detail"]
     assert {"PutObject", "CopyObject", "CompleteMultipartUpload", "DeleteObject"} <= set(detail["eventName"])
@@ -255,6 +255,7 @@ def test_snapshot_writes_by_anyone_but_the_export_roles_alarm() -> None:
             "anything-but": [
                 {"Fn::GetAtt": ["FullExportFunctionRole", "Arn"]},
                 {"Fn::GetAtt": ["IncrementalExportFunctionRole", "Arn"]},
+                {"Fn::GetAtt": ["ForgetFunctionRole", "Arn"]},
             ]
         }
     ]

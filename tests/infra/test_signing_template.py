@@ -1,4 +1,5 @@
-"""The manifest-signing key in template.yaml: an HMAC key, only the exports may sign with it."""
+"""The manifest-signing key in template.yaml: an HMAC key, only the exports (and the erasure,
+which rewrites snapshots) may sign with it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ VERIFY_ROLES = {
     "MigrateUserFunctionRole",
     "DrillFunctionRole",
 }
+# The erasure rewrites the snapshots that hold a person it erases and signs them again; it
+# verifies what it reads (its revalidation). The one signer besides the exports.
+REWRITE_ROLES = {"ForgetFunctionRole"}
 MAC_ACTIONS = {"kms:GenerateMac", "kms:VerifyMac"}
 
 
@@ -55,14 +59,15 @@ def test_the_signing_key_is_an_hmac_key_kept_with_the_snapshots() -> None:
     assert alias["Properties"]["TargetKeyId"] == {"Ref": "SigningKey"}
 
 
-def test_only_the_export_roles_can_generate_a_mac_and_only_on_the_signing_key() -> None:
+def test_only_the_export_and_erasure_roles_can_generate_a_mac_and_only_on_the_signing_key() -> None:
     template = load_template()
     grants = _grants(template)
     assert grants == {
         **{role: {"kms:GenerateMac"} for role in EXPORT_ROLES},
         **{role: {"kms:VerifyMac"} for role in VERIFY_ROLES},
+        **{role: MAC_ACTIONS for role in REWRITE_ROLES},
     }
-    for role in EXPORT_ROLES | VERIFY_ROLES:
+    for role in EXPORT_ROLES | VERIFY_ROLES | REWRITE_ROLES:
         for statement in _statements(template["Resources"][role]):
             if _actions(statement) & MAC_ACTIONS:
                 assert statement["Resource"] == {"Fn::GetAtt": ["SigningKey", "Arn"]}

@@ -32,6 +32,7 @@ ALL_FUNCTIONS = {
     "ValidatorFunction": "validator",
     "RestoreFunction": "restore",
     "DrillFunction": "drill",
+    "ForgetFunction": "forget",
 }
 STATE_MACHINES = {
     "FullExportStateMachine": "FullExportFunction",

@@ -156,6 +156,18 @@ def _parser() -> argparse.ArgumentParser:
     dr.add_argument(
         "--keep", action="store_true", help="keep the scratch pool to inspect it (delete it after)"
     )
+    fg = sub.add_parser(
+        "forget",
+        parents=[common],
+        help="erase people from every snapshot and object version of a pool (a privacy request)",
+    )
+    fg.add_argument("--bucket", required=True)
+    fg.add_argument("--user-pool-id", required=True)
+    fg.add_argument("--prefix", default="backups")
+    fg.add_argument("--username", action="append", default=[], help="a person to erase (repeatable)")
+    fg.add_argument("--sub", action="append", default=[], help="a person to erase, by sub (repeatable)")
+    fg.add_argument("--delete-from-pool", action="store_true", help="delete them from the live pool too")
+    fg.add_argument("--kms-key-id")
     for name, ep in sorted(_plugins().items()):
         sub.add_parser(name, parents=[common], help=f"(from {ep.value.split(':')[0]})")
     return p
@@ -409,6 +421,25 @@ def cmd_drill(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if record.status == "passed" else 1
 
 
+def cmd_forget(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .forget import Forget
+
+    if not args.username and not args.sub:
+        raise UsageError("name at least one person: --username U or --sub S (repeatable)")
+    clients = _clients(args)
+    result = Forget(
+        _store(args, clients),
+        args.user_pool_id,
+        prefix=args.prefix,
+        usernames=args.username,
+        subs=args.sub,
+        gateway=_gateway(clients) if args.delete_from_pool else None,
+        delete_from_pool=args.delete_from_pool,
+    ).run()
+    _emit(args, out, result.model_dump(mode="json"), result.lines())
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
     "export": cmd_export,
     "validate": cmd_validate,
@@ -416,6 +447,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
     "restore": cmd_restore,
     "diff": cmd_diff,
     "drill": cmd_drill,
+    "forget": cmd_forget,
 }
 
 # Commands other packages add (the demo, from tools/cognito_local, which the layer does not

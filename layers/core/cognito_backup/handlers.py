@@ -661,3 +661,57 @@ def _check_freshness(store: SnapshotStore, prefix: str, pool_id: str) -> dict[st
     metrics.add_metric(name="DrillOverdue", unit=MetricUnit.Count, value=1 if found.drill_overdue else 0)
     logger.info("freshness checked", extra=found.model_dump())
     return {"status": "complete", "check": True, **found.model_dump()}
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+class ForgetEvent(BaseModel):
+    """`{"usernames": [...], "subs": [...], "delete_from_pool": false}`: the people to erase
+    from USER_POOL_ID's backups. The event is the one place their identifiers appear: it is
+    never logged, and the answer holds counts and ids only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usernames: list[str] = Field(default_factory=list, max_length=1000)
+    subs: list[str] = Field(default_factory=list, max_length=1000)
+    delete_from_pool: StrictBool = False
+
+
+def forget_handler(
+    event: Any, context: Any, settings: Settings | None = None, runtime: Runtime | None = None
+) -> dict[str, Any]:
+    """Erase people from every snapshot and object version of the pool (forget.py)."""
+    from .forget import Forget
+
+    request = _parse(event, ForgetEvent, "forget")
+    settings = settings or get_settings()
+    if not settings.user_pool_id:
+        raise UsageError("USER_POOL_ID is not set")
+    rt = runtime or Runtime(settings)
+    try:
+        result = Forget(
+            rt.store,
+            settings.user_pool_id,
+            prefix=settings.backup_prefix.strip("/"),
+            usernames=request.usernames,
+            subs=request.subs,
+            gateway=rt.gateway if request.delete_from_pool else None,
+            delete_from_pool=request.delete_from_pool,
+        ).run()
+    except Exception:
+        metrics.add_metric(name="ForgetFailed", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="ForgetSucceeded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ForgetVersionsLocked", unit=MetricUnit.Count, value=result.versions_locked)
+    logger.info(
+        "forget finished",
+        extra={
+            "erasure_id": result.erasure_id,
+            "status": result.status,
+            "snapshots_rewritten": result.snapshots_rewritten,
+            "versions_deleted": result.versions_deleted,
+            "versions_locked": result.versions_locked,
+        },
+    )
+    return result.model_dump(mode="json")
