@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .chain import open_view
 from .cognito import CognitoGateway
+from .erasure import require_cleared
 from .errors import PoolNotFoundError, SnapshotNotFoundError, UsageError, UserNotFoundError
 from .models import UserRecord
 from .observability import logger
@@ -317,6 +318,10 @@ def find_user(users: Iterable[UserRecord], entered: str, signin: SignInSettings)
 def _from_snapshot(store: SnapshotStore, source: MigrationSource, entered: str) -> Migrated:
     key = newest_validated_snapshot(store, source.backup_prefix, source.user_pool_id)
     view = open_view(store, key)
+    # A snapshot not yet cleared of an erasure may hold a forgotten person: not used.
+    require_cleared(
+        store, source.backup_prefix, source.user_pool_id, [(link.key, link.manifest) for link in view.chain]
+    )
     config = view.config()
     signin = SignInSettings.of(config.user_pool) if config is not None else SignInSettings()
     user = find_user(view.users(), entered, signin)
