@@ -133,3 +133,13 @@ def test_restore_passes_mirror_and_no_verify_and_exits_0_only_when_complete(
     code, out, _ = run([*argv, "--mirror", "--no-verify"])
     assert code == exit_code and "restore of s" in out
     assert seen["options"].mirror and not seen["options"].verify
+
+
+def test_forget_names_nobody_is_a_usage_error_that_touches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_aws(self: AwsClients) -> None:
+        raise AssertionError("no AWS call before the arguments are checked")
+
+    monkeypatch.setattr(AwsClients, "s3", no_aws)
+    code, out, err = run(["forget", "--bucket", "b", "--user-pool-id", "us-east-1_X"])
+    assert code == 2 and out == ""
+    assert err == "error: name at least one person: --username U or --sub S (repeatable)\n"
