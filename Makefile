@@ -57,6 +57,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_incremental.py
+	$(PY) scripts/bench_forget.py
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
