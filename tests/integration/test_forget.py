@@ -12,7 +12,13 @@ from export_world import make_pool
 
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.erasure import Ledger, erasures_prefix
-from cognito_backup.errors import ForgetRefusedError, RestoreRefusedError, SignatureError, UsageError
+from cognito_backup.errors import (
+    EraseIncompleteError,
+    ForgetRefusedError,
+    RestoreRefusedError,
+    SignatureError,
+    UsageError,
+)
 from cognito_backup.forget import Forget
 from cognito_backup.restore import run_restore
 from cognito_backup.restore_models import RestoreOptions
@@ -62,6 +68,17 @@ def make_world(aws: Any, store: SnapshotStore, gateway: CognitoGateway) -> dict[
     return {"pool": pool, "keys": keys, "sub": sub}
 
 
+def target_pool(aws: Any) -> str:
+    pool_id: str = aws.cognito().create_user_pool(
+        PoolName="target",
+        Schema=[
+            {"Name": "tenant", "AttributeDataType": "String", "Mutable": False},
+            {"Name": "level", "AttributeDataType": "Number", "Mutable": True},
+        ],
+    )["UserPool"]["Id"]
+    return pool_id
+
+
 def forget(store: SnapshotStore, pool: str, **kwargs: Any) -> Any:
     return Forget(store, pool, prefix=PREFIX, **kwargs).run()
 
@@ -99,13 +116,7 @@ def test_a_restore_of_an_older_snapshot_does_not_bring_them_back(
 ) -> None:
     pool, keys = world["pool"], world["keys"]
     forget(store, pool, usernames=[GONE])
-    target = aws.cognito().create_user_pool(
-        PoolName="target",
-        Schema=[
-            {"Name": "tenant", "AttributeDataType": "String", "Mutable": False},
-            {"Name": "level", "AttributeDataType": "Number", "Mutable": True},
-        ],
-    )["UserPool"]["Id"]
+    target = target_pool(aws)
     report = run_restore(gateway, store, keys[1], target, options=RestoreOptions())
     assert report.status == "complete"
     restored = {u.username for u in gateway.iter_users(target)}
@@ -203,3 +214,25 @@ def test_versions_kept_by_object_lock_are_listed_with_their_dates(
     assert result.locked_until == until
     entry = Ledger.load(store, PREFIX, pool).entries[0][1]
     assert [(v.key, v.version_id) for v in entry.locked_versions] == [(part.key, part.version_id)]
+
+
+def test_an_unreadable_snapshot_leaves_the_erasure_incomplete_and_the_others_restorable(
+    aws: Any, store: SnapshotStore, gateway: CognitoGateway, world: dict[str, Any]
+) -> None:
+    pool, keys = world["pool"], world["keys"]
+    s3 = aws.s3()
+    broken = next(p for p in store.read_manifest(keys[2]).parts if p.kind == "users")
+    s3.delete_object(Bucket=store.bucket, Key=broken.key, VersionId=broken.version_id)
+
+    with pytest.raises(EraseIncompleteError, match="1 snapshot\\(s\\) could not be read"):
+        forget(store, pool, usernames=[GONE])
+
+    entry = Ledger.load(store, PREFIX, pool).entries[0][1]
+    assert entry.status == "in_progress" and keys[2] not in entry.checked_manifests
+    assert set(keys[:2]) <= set(entry.checked_manifests)
+    # The snapshots it cleared restore; the one it could not read is never restored.
+    options = RestoreOptions(dry_run=True)
+    planned = run_restore(gateway, store, keys[1], target_pool(aws), options=options)
+    assert planned.status == "complete"
+    with pytest.raises(RestoreRefusedError, match="predates erasure"):
+        run_restore(gateway, store, keys[2], "us-east-1_nothere", options=options)

@@ -35,7 +35,13 @@ from pydantic import BaseModel
 
 from .cognito import CognitoGateway
 from .erasure import ErasureEntry, LedgerHasher, LockedVersion, new_erasure_id, write_entry
-from .errors import EraseIncompleteError, ForgetRefusedError, UsageError
+from .errors import (
+    EraseIncompleteError,
+    ForgetRefusedError,
+    SnapshotCorruptError,
+    SnapshotNotFoundError,
+    UsageError,
+)
 from .models import (
     Counts,
     GroupDeletedRecord,
@@ -225,6 +231,12 @@ def _redact(value: Any, people: People) -> tuple[Any, bool]:
     return value, False
 
 
+def _filter(attribute: str, value: str) -> str:
+    """A ListUsers filter for an exact value (quotes and backslashes escaped)."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{attribute} = "{quoted}"'
+
+
 class Forget:
     """One erasure of some people from one pool's backups."""
 
@@ -263,6 +275,7 @@ class Forget:
             0,
         )
         self.checked: list[str] = []
+        self.unreadable: list[str] = []
         self.rewritten: list[str] = []
         self.clean_keys: set[tuple[str, str | None]] = set()  # (key, version) known clear
         self.locked: dict[tuple[str, str], LockedVersion] = {}
@@ -312,7 +325,12 @@ class Forget:
         if self.delete_from_pool:
             self._delete_from_pool()
         for key in manifests:
-            self._rewrite_snapshot(key, erasure_id)
+            try:
+                self._rewrite_snapshot(key, erasure_id)
+            except (SnapshotCorruptError, SnapshotNotFoundError):
+                # Unreadable (or gone since it was listed): left unchecked, so it is never
+                # restored; the others are cleared all the same, and the run says so.
+                self.unreadable.append(key)
         revalidated = self._revalidate()
         self._clear_other_objects(set(manifests))
         self._sweep(delete=True)
@@ -324,13 +342,14 @@ class Forget:
                 "locked_versions": sorted(self.locked.values(), key=lambda v: (v.key, v.version_id)),
             }
         )
-        if remaining or revalidated.get("failed", 0):
+        if remaining or revalidated.get("failed", 0) or self.unreadable:
             write_entry(self.store, self.prefix, entry)
             raise EraseIncompleteError(
                 f"erasure {erasure_id} is not complete: {remaining} object version(s) still name the "
-                f"people, {revalidated.get('failed', 0)} rewritten snapshot(s) that had passed no longer "
-                "validate; run forget again with the same people (ledger: "
-                f"{ledger_key})"
+                f"people, {revalidated.get('failed', 0)} rewritten snapshot(s) no longer validate, "
+                f"{len(self.unreadable)} snapshot(s) could not be read (first: "
+                f"{self.unreadable[0] if self.unreadable else 'none'}; they are never restored); run "
+                f"forget again with the same people (ledger: {ledger_key})"
             )
         entry = entry.model_copy(update={"status": "complete", "finished_at": utcnow()})
         write_entry(self.store, self.prefix, entry)
@@ -370,41 +389,41 @@ class Forget:
         """Learns every identifier the snapshots hold for the people named; how many users match."""
         found: set[str] = set()
         for key in manifests:
-            manifest = self.store.read_manifest(key)
-            username_attributes: set[str] = set()
-            for part in manifest.parts:
-                if part.kind == "config":
-                    for record in self.store.iter_records(part):
-                        pool = getattr(record, "user_pool", {}) or {}
-                        username_attributes = {a for a in pool.get("UsernameAttributes") or []}
-            for part in manifest.parts:
-                if part.kind not in ("users", "changes"):
-                    continue
-                for record in self.store.iter_records(part):
-                    if isinstance(record, UserRecord) and self._matches_user(record, username_attributes):
-                        self.people.learn(record)
-                        found.add(record.sub or record.username)
+            try:
+                self._find_in(key, found)
+            except (SnapshotCorruptError, SnapshotNotFoundError):
+                continue  # reported by the rewrite, which cannot read it either
         return len(found)
+
+    def _find_in(self, key: str, found: set[str]) -> None:
+        manifest = self.store.read_manifest(key)
+        username_attributes: set[str] = set()
+        for part in manifest.parts:
+            if part.kind == "config":
+                for record in self.store.iter_records(part):
+                    pool = getattr(record, "user_pool", {}) or {}
+                    username_attributes = {a for a in pool.get("UsernameAttributes") or []}
+        for part in manifest.parts:
+            if part.kind not in ("users", "changes"):
+                continue
+            for record in self.store.iter_records(part):
+                if isinstance(record, UserRecord) and self._matches_user(record, username_attributes):
+                    self.people.learn(record)
+                    found.add(record.sub or record.username)
 
     def _find_in_pool(self) -> None:
         assert self.gateway is not None
         for kind, values in (("username", self.given_usernames), ("sub", self.given_subs)):
             for value in values:
-                quoted = value.replace("\\", "\\\\").replace('"', '\\"')
-                for user in self.gateway.iter_users(self.pool_id, f'{kind} = "{quoted}"'):
+                for user in self.gateway.iter_users(self.pool_id, _filter(kind, value)):
                     self.people.learn(user)
 
     def _delete_from_pool(self) -> None:
         assert self.gateway is not None
         for username in sorted(self.people.usernames):
-            if any(True for _ in self.gateway.iter_users(self.pool_id, self._username_filter(username))):
+            if any(True for _ in self.gateway.iter_users(self.pool_id, _filter("username", username))):
                 self.gateway.delete_user(self.pool_id, username)
                 self.counts["deleted_from_pool"] += 1
-
-    @staticmethod
-    def _username_filter(username: str) -> str:
-        quoted = username.replace("\\", "\\\\").replace('"', '\\"')
-        return f'username = "{quoted}"'
 
     # ------------------------------------------------------------------ snapshots
     def _rewrite_part(self, part: PartInfo, dropped: dict[str, int]) -> PartInfo | None:
