@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from export_world import make_pool
 
+from cognito_backup import forget as forget_module
 from cognito_backup.cognito import CognitoGateway
 from cognito_backup.erasure import Ledger, erasures_prefix
 from cognito_backup.errors import (
@@ -236,3 +237,36 @@ def test_an_unreadable_snapshot_leaves_the_erasure_incomplete_and_the_others_res
     assert planned.status == "complete"
     with pytest.raises(RestoreRefusedError, match="predates erasure"):
         run_restore(gateway, store, keys[2], "us-east-1_nothere", options=options)
+
+
+def test_a_run_cut_short_is_finished_by_the_next_one_which_adopts_it(
+    aws: Any,
+    bucket: str,
+    store: SnapshotStore,
+    gateway: CognitoGateway,
+    world: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool, keys = world["pool"], world["keys"]
+    monkeypatch.setattr(forget_module, "PROGRESS_SAVE_SECONDS", 0.0)
+
+    def cut(self: Forget, manifests: set[str]) -> None:
+        raise TimeoutError("the Lambda's 15 minutes are up")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Forget, "_clear_other_objects", cut)
+        with pytest.raises(TimeoutError):
+            forget(store, pool, usernames=[GONE])
+    first = Ledger.load(store, PREFIX, pool).entries[0][1]
+    assert first.status == "in_progress" and len(first.checked_manifests) == 3  # saved as it went
+
+    # By sub alone this time: every snapshot is already clear of the person, whose username the
+    # run learns from nothing but the earlier entry's hashes; it finishes the erasure all the same.
+    result = forget(store, pool, subs=[world["sub"]])
+    assert result.status == "complete"
+    second = next(e for _, e in Ledger.load(store, PREFIX, pool).entries if e.erasure_id == result.erasure_id)
+    assert second.adopts == [first.erasure_id] and set(first.usernames) <= set(second.usernames)
+    assert versions_naming(aws, bucket, GONE.encode(), GONE_EMAIL.encode(), world["sub"].encode()) == []
+    target = target_pool(aws)
+    assert run_restore(gateway, store, keys[0], target, options=RestoreOptions()).status == "complete"
+    assert GONE not in {u.username for u in gateway.iter_users(target)}

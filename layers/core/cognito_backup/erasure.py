@@ -85,6 +85,9 @@ class ErasureEntry(BaseModel):
     checked_manifests: list[str] = Field(
         default_factory=list, description="Keys of the manifests found clear of these people, or made so"
     )
+    adopts: list[str] = Field(
+        default_factory=list, description="Unfinished erasures of the same people that this one finishes"
+    )
     counts: dict[str, int] = Field(default_factory=dict)
     locked_versions: list[LockedVersion] = Field(default_factory=list)
 
@@ -192,10 +195,15 @@ def require_cleared(
     """Refuse (ErasurePendingError) a chain of which a snapshot may still hold a forgotten
     person. `manifests` are (key, Manifest) pairs; ids only in the message."""
     ledger = Ledger.load(store, prefix, pool_id)
+    entries = [entry for _, entry in ledger.entries]
     for key, entry in ledger.entries:
-        checked = set(entry.checked_manifests)
+        # An unfinished erasure (a run cut short) is continued by the one that adopted it.
+        covering = [entry] + [e for e in entries if entry.erasure_id in e.adopts]
         for manifest_key, manifest in manifests:
-            if entry.erasure_id in manifest.erasures_applied or manifest_key in checked:
+            if any(
+                c.erasure_id in manifest.erasures_applied or manifest_key in c.checked_manifests
+                for c in covering
+            ):
                 continue
             raise ErasurePendingError(
                 f"snapshot {manifest_key.rsplit('/', 2)[-2]} predates erasure {entry.erasure_id} "

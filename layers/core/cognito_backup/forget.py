@@ -34,7 +34,15 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .cognito import CognitoGateway
-from .erasure import ErasureEntry, LedgerHasher, LockedVersion, new_erasure_id, write_entry
+from .erasure import (
+    ErasureEntry,
+    Forgotten,
+    Ledger,
+    LedgerHasher,
+    LockedVersion,
+    new_erasure_id,
+    write_entry,
+)
 from .errors import (
     EraseIncompleteError,
     ForgetRefusedError,
@@ -53,6 +61,7 @@ from .models import (
     UserDeletedRecord,
     UserRecord,
     UserStateRecord,
+    parse_record,
     utcnow,
 )
 from .store import (
@@ -71,6 +80,10 @@ ERASED = "[erased]"
 IDENTIFYING_ATTRIBUTES = ("email", "phone_number")
 
 ProgressFn = Callable[[str, int], None]
+# Records that name a user by username only.
+NAMED_RECORDS = (MembershipRecord, MembershipRemovedRecord, UserDeletedRecord, UserStateRecord)
+# How often the ledger entry records the snapshots checked so far, while snapshots are rewritten.
+PROGRESS_SAVE_SECONDS = 30.0
 
 
 @dataclass
@@ -80,7 +93,13 @@ class People:
     usernames: set[str] = field(default_factory=set)
     subs: set[str] = field(default_factory=set)
     contacts: set[str] = field(default_factory=set)  # e-mail addresses and phone numbers, casefolded
+    # The keyed hashes of unfinished erasures this run adopts (their identifiers may be gone).
+    hashed: Forgotten | None = None
     _needles: tuple[list[bytes], list[bytes]] | None = field(default=None, repr=False)
+
+    def learn_username(self, username: str) -> None:
+        self.usernames.add(username)
+        self._needles = None
 
     def learn(self, user: UserRecord) -> None:
         self.usernames.add(user.username)
@@ -93,6 +112,8 @@ class People:
         self._needles = None
 
     def holds(self, record: Record) -> bool:
+        if self.hashed is not None and self.hashed.holds(record):
+            return True
         match record:
             case UserRecord():
                 return record.username in self.usernames or (record.sub or "") in self.subs
@@ -307,23 +328,33 @@ class Forget:
         manifests = sorted(
             self.store.manifest_keys(self.prefix, self.pool_id), key=lambda k: (layout_snapshot_id(k), k)
         )
+        hasher = LedgerHasher.for_pool(self.store, self.pool_id)
+        adopted = self._adopt(hasher)
         found = self._find(manifests)
+        if adopted:
+            self._find_in_versions()
         if self.delete_from_pool:
             self._find_in_pool()
         erasure_id = new_erasure_id()
-        hasher = LedgerHasher.for_pool(self.store, self.pool_id)
         entry = ErasureEntry(
             erasure_id=erasure_id,
             user_pool_id=self.pool_id,
             requested_at=utcnow(),
-            usernames=sorted(hasher.hash("username", u) for u in self.people.usernames),
-            subs=sorted(hasher.hash("sub", s) for s in self.people.subs),
+            usernames=sorted(
+                {hasher.hash("username", u) for u in self.people.usernames}
+                | {h for e in adopted for h in e.usernames}
+            ),
+            subs=sorted(
+                {hasher.hash("sub", s) for s in self.people.subs} | {h for e in adopted for h in e.subs}
+            ),
+            adopts=[e.erasure_id for e in adopted],
         )
         # Written first: from now on every export leaves these people out.
         ledger_key = write_entry(self.store, self.prefix, entry)
         self.clean_keys.add((ledger_key, None))
         if self.delete_from_pool:
             self._delete_from_pool()
+        saved = time.monotonic()
         for key in manifests:
             try:
                 self._rewrite_snapshot(key, erasure_id)
@@ -331,6 +362,12 @@ class Forget:
                 # Unreadable (or gone since it was listed): left unchecked, so it is never
                 # restored; the others are cleared all the same, and the run says so.
                 self.unreadable.append(key)
+            if time.monotonic() - saved > PROGRESS_SAVE_SECONDS:
+                # What is cleared so far is restorable even if this run is cut short (a timeout).
+                write_entry(
+                    self.store, self.prefix, entry.model_copy(update={"checked_manifests": self.checked})
+                )
+                saved = time.monotonic()
         revalidated = self._revalidate()
         self._clear_other_objects(set(manifests))
         self._sweep(delete=True)
@@ -370,13 +407,30 @@ class Forget:
             **{k: v for k, v in self.counts.items()},
         )
 
+    def _adopt(self, hasher: LedgerHasher) -> list[ErasureEntry]:
+        """Unfinished erasures of the same people (a run cut short): this run finishes them.
+        Their hashes find the people where their identifiers are no longer known (a snapshot
+        the earlier run cleared only in part), and the new entry says it adopts them."""
+        usernames = {hasher.hash("username", u) for u in self.given_usernames}
+        subs = {hasher.hash("sub", s) for s in self.given_subs}
+        adopted = [
+            entry
+            for _, entry in Ledger.load(self.store, self.prefix, self.pool_id).entries
+            if entry.status == "in_progress" and (usernames & set(entry.usernames) or subs & set(entry.subs))
+        ]
+        if adopted:
+            self.people.hashed = Forgotten(
+                hasher, {h for e in adopted for h in e.usernames}, {h for e in adopted for h in e.subs}
+            )
+        return adopted
+
     def _note(self, what: str, n: int) -> None:
         if self.progress:
             self.progress(what, n)
 
     # ------------------------------------------------------------------ find
     def _matches_user(self, user: UserRecord, username_attributes: set[str]) -> bool:
-        if user.username in self.people.usernames or (user.sub or "") in self.people.subs:
+        if self.people.holds(user):
             return True
         given = {u.casefold() for u in self.given_usernames}
         return any(
@@ -410,6 +464,27 @@ class Forget:
                 if isinstance(record, UserRecord) and self._matches_user(record, username_attributes):
                     self.people.learn(record)
                     found.add(record.sub or record.username)
+
+    def _find_in_versions(self) -> None:
+        """After a run cut short, the people's identifiers may survive only in older versions
+        (the earlier run cleared the current ones): learn them there, by the keyed hashes."""
+        for version in self.store.list_versions(self.root):
+            key = version["Key"]
+            if not key.endswith(".jsonl.gz"):
+                continue
+            for line in _text_of(key, self.store.get_bytes(key, version["VersionId"])).splitlines():
+                try:
+                    record = parse_record(line)
+                except ValueError:
+                    continue  # not a record of the snapshot format (a report's lines)
+                if not self.people.holds(record):
+                    continue
+                if isinstance(record, UserRecord):
+                    self.people.learn(record)
+                elif isinstance(
+                    record, MembershipRecord | MembershipRemovedRecord | UserDeletedRecord | UserStateRecord
+                ):
+                    self.people.learn_username(record.username)
 
     def _find_in_pool(self) -> None:
         assert self.gateway is not None
