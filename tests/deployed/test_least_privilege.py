@@ -292,6 +292,24 @@ def change_the_pool(d: Deployment, n: int) -> None:
     idp.admin_delete_user(UserPoolId=d.source, Username=users[1])
 
 
+def erase_someone(d: Deployment) -> str:
+    """Setup (not recorded): a `forget` of one user of the source pool, who stays in the pool."""
+    from cognito_backup.forget import Forget
+
+    person = sorted(
+        u["Username"]
+        for u in d.aws.cognito().list_users(UserPoolId=d.source)["Users"]
+        if u["Username"] != "linked"
+    )[0]
+    from cognito_backup.errors import EraseIncompleteError
+
+    try:
+        Forget(d.store, d.source, prefix="backups", usernames=[person]).run()
+    except EraseIncompleteError as exc:  # a scenario's tampered snapshot cannot be read: left unchecked
+        assert "0 object version(s) still name" in str(exc), str(exc)
+    return person
+
+
 # ---------------------------------------------------------------------- exports
 def test_full_export_role_allows_exactly_what_the_handler_calls(deployment: Deployment) -> None:
     d = deployment
@@ -304,6 +322,12 @@ def test_full_export_role_allows_exactly_what_the_handler_calls(deployment: Depl
     assert cut["status"] == "incomplete"
     resumed = d.invoke("FullExportFunction", "full export resumed", scheduled("full_export"))
     assert resumed["status"] == "complete" and resumed["invocations"] == 2
+    # With an erasure in the ledger: entries read and checked, the hash key derived (GenerateMac).
+    erased = erase_someone(d)
+    after = d.invoke("FullExportFunction", "full export after an erasure", scheduled("full_export"))
+    assert after["status"] == "complete" and after["counts"]["users"] == resumed["counts"]["users"] - 1, (
+        erased
+    )
 
     assert_least_privilege(d, "FullExportFunction")
 
@@ -519,6 +543,11 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
     assert (
         again["target_user_pool_id"] == made["target_user_pool_id"] and not again["rebuild"]["created_pool"]
     )
+
+    # With an erasure in the ledger, every restore reads and verifies its entries first.
+    erase_someone(d)
+    erased = d.invoke("RestoreFunction", "dry run after an erasure", restore_event(full, bare, dry_run=True))
+    assert erased["dry_run"] is True
 
     assert_least_privilege(d, "RestoreFunction")
 
