@@ -93,6 +93,13 @@ def test_progress_shows_on_a_terminal_and_stays_silent_otherwise() -> None:
     assert "export: 120 users, 3 groups, 45 memberships" in tty.getvalue() and tty.getvalue().endswith("\n")
     assert pipe.getvalue() == ""
 
+    tty, pipe = FakeTerminal(), io.StringIO()
+    for stream in (tty, pipe):
+        progress = cli.Progress(stream, "forget")
+        progress._last = -1.0
+        progress.step("snapshots", 7)
+    assert "forget: 7 snapshots" in tty.getvalue() and pipe.getvalue() == ""
+
 
 @pytest.mark.parametrize(("status", "exit_code"), [("complete", 0), ("failed", 1)])
 def test_restore_passes_mirror_and_no_verify_and_exits_0_only_when_complete(

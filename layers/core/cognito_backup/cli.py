@@ -52,6 +52,14 @@ class Progress:
         )
         self._stream.flush()
 
+    def step(self, what: str, n: int) -> None:
+        now = time.monotonic()
+        if not self._tty or now - self._last < 0.2:
+            return
+        self._last = now
+        self._stream.write(f"\r{self._label}: {n} {what} ({now - self._start:.0f}s)")
+        self._stream.flush()
+
     def done(self) -> None:
         if self._tty:
             self._stream.write("\n")
@@ -427,6 +435,7 @@ def cmd_forget(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.username and not args.sub:
         raise UsageError("name at least one person: --username U or --sub S (repeatable)")
     clients = _clients(args)
+    progress = Progress(err, "forget")
     result = Forget(
         _store(args, clients),
         args.user_pool_id,
@@ -435,7 +444,9 @@ def cmd_forget(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         subs=args.sub,
         gateway=_gateway(clients) if args.delete_from_pool else None,
         delete_from_pool=args.delete_from_pool,
+        progress=progress.step,
     ).run()
+    progress.done()
     _emit(args, out, result.model_dump(mode="json"), result.lines())
     return 0
 

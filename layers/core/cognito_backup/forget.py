@@ -222,7 +222,7 @@ def _text_of(key: str, body: bytes) -> bytes:
     with gzip.GzipFile(fileobj=io.BytesIO(body), mode="rb") as stream:
         data = stream.read(MAX_PART_DECOMPRESSED_BYTES + 1)
     if len(data) > MAX_PART_DECOMPRESSED_BYTES:
-        raise UsageError(f"{key}: decompresses to more than {MAX_PART_DECOMPRESSED_BYTES} bytes")
+        raise SnapshotCorruptError(f"{key}: decompresses to more than {MAX_PART_DECOMPRESSED_BYTES} bytes")
     return data
 
 
