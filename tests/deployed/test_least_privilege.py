@@ -529,7 +529,11 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
         "identity_providers": 1,
         "app_clients": 1,
         "domain": 1,
-    }
+        "ui_customizations": 1,
+        "managed_login_brandings": 1,
+        "log_delivery": 1,
+        "risk_configurations": 1,
+    }, made["rebuild"]
     again = d.invoke("RestoreFunction", "rebuild continued", rebuild)
     assert (
         again["target_user_pool_id"] == made["target_user_pool_id"] and not again["rebuild"]["created_pool"]

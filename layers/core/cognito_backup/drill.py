@@ -305,6 +305,11 @@ class Drill:
         plan.create_pool["UserPoolTags"] = {**plan.create_pool["UserPoolTags"], DRILL_TAG: record.drill_id}
         # A domain prefix is global and the source still holds it: a drill takes none.
         plan.domain = None
+        # Nor what only signing-in users see or what writes outside the pool: the hosted UI's
+        # looks (no domain to show them on), log delivery (a scratch pool's logs must not land
+        # in production's destinations) and threat protection. A drill proves the users.
+        plan.ui_customizations, plan.managed_login_brandings = [], []
+        plan.log_delivery, plan.risk_configurations = None, []
         result = Builder(self.gw).build(plan)
         record.counts.not_carried_over = len(result.references)
         return result.user_pool_id
