@@ -274,7 +274,13 @@ def test_threat_protection_and_looks_of_a_client_not_recreated_are_listed() -> N
         user_pool={"Name": "p", "UserPoolTier": "ESSENTIALS"},
         app_clients=[{"ClientId": "c", "ClientName": "web"}],
         ui_customizations=[{"ClientId": "ALL", "CSS": "a {}", "ImageUrl": "https://x/logo.png"}],
-        managed_login_brandings={"c": {"UseCognitoProvidedValues": True}},
+        managed_login_brandings={
+            "c": {
+                "UseCognitoProvidedValues": False,
+                "Settings": {},
+                "AssetsOmitted": [{"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG"}],
+            }
+        },
         risk_configurations=[
             {"ClientId": "ALL", "RiskExceptionConfiguration": {"BlockedIPRangeList": ["1.2.3.4/32"]}}
         ],
@@ -293,9 +299,12 @@ def test_threat_protection_and_looks_of_a_client_not_recreated_are_listed() -> N
     assert plan.risk_configurations == []
     # An S3 bucket's ARN names no Region or account: from elsewhere, it is listed
     assert plan.log_delivery is None
-    assert sorted(r.kind for r in plan.references) == ["log_delivery", "risk_configuration", "ui_image"]
+    # A branding image the snapshot could not hold is named
+    kinds = sorted(r.kind for r in plan.references)
+    assert kinds == ["log_delivery", "managed_login_branding", "risk_configuration", "ui_image"]
+    assert "web/PAGE_BACKGROUND-DARK" in [r.name for r in plan.references]
     assert plan.ui_customizations == [("ALL", {"CSS": "a {}"})]
-    assert plan.managed_login_brandings == [("c", {"UseCognitoProvidedValues": True})]
+    assert plan.managed_login_brandings == [("c", {"UseCognitoProvidedValues": False, "Settings": {}})]
 
 
 def test_the_restore_lambda_rebuilds_the_pool_and_continues_into_it(

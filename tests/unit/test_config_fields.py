@@ -231,3 +231,38 @@ def test_a_field_of_an_unexpected_shape_keeps_nothing_rather_than_everything() -
     # A structure answered as a string (or a future shape change) cannot smuggle a value in.
     kept = cf.keep_fields({"Policies": "raw", "Name": "p"}, cf.USER_POOL)
     assert kept == {"Policies": None, "Name": "p"}
+
+
+def test_branding_assets_beyond_the_budget_are_named_not_kept() -> None:
+    # A branding may hold 40 assets of a million characters each; a snapshot record may not.
+    small = {"Category": "FAVICON_ICO", "ColorMode": "LIGHT", "Extension": "ICO", "Bytes": "A" * 10}
+    big = {"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG", "Bytes": "B" * 100}
+    kept, left = cf.bound_assets({"ManagedLoginBrandingId": "b", "Assets": [big, small]}, budget=50)
+    assert kept["Assets"] == [small] and left == 40
+    assert kept[cf.ASSETS_OMITTED] == [
+        {"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG"}
+    ]
+    # The pool's budget is far under the longest record line a reader accepts
+    from cognito_backup.store import MAX_LINE_BYTES
+
+    assert cf.ASSET_BYTES_KEPT <= MAX_LINE_BYTES // 2
+
+
+class RefusingClient(DescribingClient):
+    """A Plus pool whose risk configuration Cognito refuses all the same, with no log delivery."""
+
+    def describe_user_pool(self, **kwargs: Any) -> dict[str, Any]:
+        answer = super().describe_user_pool(**kwargs)
+        answer["UserPool"].update(UserPoolTier="PLUS", UserPoolAddOns={"AdvancedSecurityMode": "AUDIT"})
+        return answer
+
+    def get_log_delivery_configuration(self, UserPoolId: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}}, "G")
+
+    def describe_risk_configuration(self, **_: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "UserPoolAddOnNotEnabledException", "Message": "off"}}, "D")
+
+
+def test_no_log_delivery_and_a_refused_risk_configuration_are_recorded_as_none() -> None:
+    record = CognitoGateway(RefusingClient(), Pacer(quotas={}), base_delay=0.0).pool_config("us-east-1_abc")
+    assert record.log_delivery is None and record.risk_configurations == []

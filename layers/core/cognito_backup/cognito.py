@@ -305,7 +305,13 @@ class CognitoGateway:
             desc = self.call("describe_user_pool_domain", Domain=domain_name)
             domain = keep_fields(desc.get("DomainDescription") or {}, config_fields.DOMAIN) or None
         client_ids = [str(c["ClientId"]) for c in clients]
-        logs = self.call("get_log_delivery_configuration", UserPoolId=pool_id).get("LogDeliveryConfiguration")
+        try:  # the pool was just described: a ResourceNotFound here is "no log delivery"
+            answer = self.call(
+                "get_log_delivery_configuration", not_found=NotConfiguredError, UserPoolId=pool_id
+            )
+        except NotConfiguredError:
+            answer = {}
+        logs = answer.get("LogDeliveryConfiguration")
         log_delivery = keep_fields(logs, config_fields.LOG_DELIVERY) if logs else None
         return PoolConfigRecord(
             user_pool=pool,
@@ -319,18 +325,24 @@ class CognitoGateway:
             ),
             managed_login_brandings=self._brandings(pool_id, client_ids),
             log_delivery=log_delivery if log_delivery and log_delivery.get("LogConfigurations") else None,
-            risk_configurations=(
-                self._per_client(
-                    "describe_risk_configuration",
-                    "RiskConfiguration",
-                    config_fields.RISK_CONFIGURATION,
-                    pool_id,
-                    client_ids,
-                )
-                if threat_protection_on(pool)
-                else []
-            ),
+            risk_configurations=self._risk_configurations(pool_id, client_ids)
+            if threat_protection_on(pool)
+            else [],
         )
+
+    def _risk_configurations(self, pool_id: str, client_ids: list[str]) -> list[dict[str, Any]]:
+        try:
+            return self._per_client(
+                "describe_risk_configuration",
+                "RiskConfiguration",
+                config_fields.RISK_CONFIGURATION,
+                pool_id,
+                client_ids,
+            )
+        except CognitoError as exc:
+            if exc.code == "UserPoolAddOnNotEnabledException":  # Cognito's word on the add-on wins
+                return []
+            raise
 
     def _per_client(
         self, operation: str, key: str, shape: config_fields.Shape, pool_id: str, client_ids: list[str]
@@ -350,7 +362,10 @@ class CognitoGateway:
         return out
 
     def _brandings(self, pool_id: str, client_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each client's own branding; its assets' bytes within one budget for the pool
+        (config_fields.bound_assets: the configuration is one record of bounded size)."""
         out: dict[str, dict[str, Any]] = {}
+        budget = config_fields.ASSET_BYTES_KEPT
         for client_id in client_ids:
             try:
                 answer = self.call(
@@ -363,7 +378,8 @@ class CognitoGateway:
                 continue  # this client has no branding of its own
             branding = answer.get("ManagedLoginBranding")
             if branding:
-                out[client_id] = keep_fields(branding, config_fields.MANAGED_LOGIN_BRANDING)
+                kept = keep_fields(branding, config_fields.MANAGED_LOGIN_BRANDING)
+                out[client_id], budget = config_fields.bound_assets(kept, budget)
         return out
 
     def _paged_ids(self, operation: str, list_key: str, id_key: str, pool_id: str) -> Iterator[str]:

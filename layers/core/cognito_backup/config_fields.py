@@ -17,8 +17,12 @@ Two secrets are replaced by what a rebuild needs to know about them (never their
   listed under `ProviderDetailsOmitted`, so that a rebuild knows a secret must be supplied.
 
 Bytes (a managed login branding's asset files) are kept base64-encoded (`BASE64`), as the API
-carries them. A UI customisation's logo is not: GetUICustomization answers only the URL Cognito
-serves it from (`ImageUrl`), kept as a reference a rebuild lists.
+carries them, up to `ASSET_BYTES_KEPT` for the whole pool: the configuration is one record, and a
+reader refuses a record line over 1 MiB (store.MAX_LINE_BYTES), while a branding may hold 40
+assets of up to a million characters each. The assets beyond it are named under `AssetsOmitted`
+(`bound_assets`), for a rebuild to list. A UI customisation's logo is not kept at all:
+GetUICustomization answers only the URL Cognito serves it from (`ImageUrl`), kept as a reference
+a rebuild lists.
 """
 
 from __future__ import annotations
@@ -395,6 +399,33 @@ RISK_CONFIGURATION = Shape(
     },
     not_kept={},
 )
+
+
+# Base64 characters of branding assets one snapshot keeps (all clients together): far under the
+# 1 MiB a record line may hold, with the rest of the configuration beside it.
+ASSET_BYTES_KEPT = 512 * 1024
+ASSETS_OMITTED = "AssetsOmitted"
+
+
+def bound_assets(branding: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
+    """`branding` (as kept) with as many of its assets' bytes as `budget` characters allow, the
+    smallest first; the others are named under ASSETS_OMITTED (category, colour mode, extension).
+    Answers the budget left."""
+    assets = list(branding.get("Assets") or [])
+    kept, omitted = [], []
+    for asset in sorted(assets, key=lambda a: len(str(a.get("Bytes") or ""))):
+        size = len(str(asset.get("Bytes") or ""))
+        if size <= budget:
+            kept.append(asset)
+            budget -= size
+        else:
+            omitted.append({k: asset[k] for k in ("Category", "ColorMode", "Extension") if k in asset})
+    out = dict(branding)
+    if assets:
+        out["Assets"] = [a for a in assets if a in kept]
+    if omitted:
+        out[ASSETS_OMITTED] = omitted
+    return out, budget
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 
 from .chain import open_view
 from .cognito import ALL_CLIENTS, CognitoGateway, threat_protection_on
-from .config_fields import PROVIDER_DETAILS_OMITTED
+from .config_fields import ASSETS_OMITTED, PROVIDER_DETAILS_OMITTED
 from .errors import BackupError, CognitoError, RestoreRefusedError, UsageError
 from .models import PoolConfigRecord
 from .restore.preflight import check_verdicts
@@ -393,6 +393,13 @@ def _looks(plan: Blueprint, config: PoolConfigRecord) -> None:
         if ui.get("CSS"):
             plan.ui_customizations.append((client, {"CSS": ui["CSS"]}))
     for client, branding in sorted(config.managed_login_brandings.items()):
+        for asset in branding.get(ASSETS_OMITTED) or []:
+            name = f"{plan.name_of(client)}/{asset.get('Category')}-{asset.get('ColorMode')}"
+            reason = (
+                "the image was beyond what a snapshot keeps of branding assets: set it with "
+                "update-managed-login-branding"
+            )
+            plan.references.append(Reference("managed_login_branding", name, reason))
         args: dict[str, Any] = {"UseCognitoProvidedValues": bool(branding.get("UseCognitoProvidedValues"))}
         if not args["UseCognitoProvidedValues"]:
             if branding.get("Settings") is not None:
