@@ -126,6 +126,19 @@ def project_restore(
     )
 
 
+# What a drill leaves out of its scratch pool on purpose: not "not carried over".
+_NOT_DRILLED = frozenset(
+    {
+        "ui_customization",
+        "ui_image",
+        "managed_login_branding",
+        "log_delivery",
+        "risk_configuration",
+        "risk_notify",
+    }
+)
+
+
 class DrillRecord(BaseModel):
     """`<prefix>/<pool>/drills/<drill id>.json`: written at each step, final once finished."""
 
@@ -310,6 +323,7 @@ class Drill:
         # in production's destinations) and threat protection. A drill proves the users.
         plan.ui_customizations, plan.managed_login_brandings = [], []
         plan.log_delivery, plan.risk_configurations = None, []
+        plan.references = [r for r in plan.references if r.kind not in _NOT_DRILLED]
         result = Builder(self.gw).build(plan)
         record.counts.not_carried_over = len(result.references)
         return result.user_pool_id
