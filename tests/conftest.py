@@ -22,6 +22,7 @@ from cognito_backup.cognito import CognitoGateway
 from cognito_backup.pacing import Pacer
 from cognito_backup.signing import KmsMac, ManifestSigning
 from cognito_backup.store import SnapshotStore
+from cognito_local.inprocess import moto_extras
 from cognito_local.keys import create_signing_key
 from cognito_local.server import LocalAws
 
@@ -48,7 +49,9 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[AwsClients]:
-    with mock_aws():
+    # moto lacks UI customisation, branding, log delivery and risk configuration: answered
+    # by the local Cognito (cognito_local.extras), as a pool export reads them.
+    with mock_aws(), moto_extras():
         yield AwsClients(region="us-east-1")
 
 

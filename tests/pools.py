@@ -51,6 +51,9 @@ def rich_pool(cognito: Any, *, email_usernames: bool) -> str:
         DeletionProtection="INACTIVE",
         UserPoolTags={"team": "identity"},
         LambdaConfig={"PreSignUp": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pre-signup"},
+        # Threat protection (risk configuration) needs the Plus feature plan, with its add-on on.
+        UserPoolTier="PLUS",
+        UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"},
         **kind,
     )["UserPool"]["Id"]
     cognito.set_user_pool_mfa_config(
@@ -85,6 +88,7 @@ def rich_pool(cognito: Any, *, email_usernames: bool) -> str:
         AllowedOAuthFlowsUserPoolClient=True,
     )
     cognito.create_user_pool_domain(UserPoolId=pool_id, Domain=f"rich-{pool_id.split('_')[1].lower()}")
+    style(cognito, pool_id)
     for g in ("admins", "staff"):
         cognito.create_group(UserPoolId=pool_id, GroupName=g, Description=g, Precedence=1)
     for i in range(5):
@@ -104,6 +108,102 @@ def rich_pool(cognito: Any, *, email_usernames: bool) -> str:
         if i == 4:
             cognito.admin_disable_user(UserPoolId=pool_id, Username=username)
     return pool_id
+
+
+LOGO = b"\x89PNG\r\n\x1a\n-rich-logo"
+BRANDING_SETTINGS = {"categories": {"global": {"colorSchemeMode": "LIGHT"}}}
+# The account's own resources in the source Region: log destinations, the SES identity.
+LOG_GROUP = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/cognito/rich"
+FIREHOSE = f"arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/rich-auth-events"
+SES_IDENTITY = f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/example.com"
+TAKEOVER = {
+    "NotifyConfiguration": {
+        "From": "security@example.com",
+        "SourceArn": SES_IDENTITY,
+        "BlockEmail": {"Subject": "Sign-in blocked", "TextBody": "We blocked a sign-in to your account."},
+    },
+    "Actions": {
+        "LowAction": {"Notify": False, "EventAction": "NO_ACTION"},
+        "MediumAction": {"Notify": True, "EventAction": "MFA_IF_CONFIGURED"},
+        "HighAction": {"Notify": True, "EventAction": "BLOCK"},
+    },
+}
+
+
+def _client_ids(cognito: Any, pool_id: str) -> dict[str, str]:
+    listed = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    return {c["ClientName"]: c["ClientId"] for c in listed}
+
+
+def style(cognito: Any, pool_id: str) -> None:
+    """The hosted UI's look (pool-wide with a logo, and the web client's own CSS), the web
+    client's managed login branding, log delivery and threat protection (pool-wide, and the
+    backend client's own)."""
+    ids = _client_ids(cognito, pool_id)
+    cognito.set_ui_customization(
+        UserPoolId=pool_id, CSS=".banner-customizable {background: #036}", ImageFile=LOGO
+    )
+    cognito.set_ui_customization(
+        UserPoolId=pool_id, ClientId=ids["web"], CSS=".label-customizable {color: #333}"
+    )
+    logo = {"Category": "FORM_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": LOGO}
+    cognito.create_managed_login_branding(
+        UserPoolId=pool_id, ClientId=ids["web"], Settings=BRANDING_SETTINGS, Assets=[logo]
+    )
+    cognito.set_log_delivery_configuration(
+        UserPoolId=pool_id,
+        LogConfigurations=[
+            {
+                "LogLevel": "ERROR",
+                "EventSource": "userNotification",
+                "CloudWatchLogsConfiguration": {"LogGroupArn": LOG_GROUP},
+            },
+            {
+                "LogLevel": "INFO",
+                "EventSource": "userAuthEvents",
+                "FirehoseConfiguration": {"StreamArn": FIREHOSE},
+            },
+        ],
+    )
+    cognito.set_risk_configuration(
+        UserPoolId=pool_id,
+        AccountTakeoverRiskConfiguration=TAKEOVER,
+        RiskExceptionConfiguration={"SkippedIPRangeList": ["192.0.2.0/24"]},
+    )
+    cognito.set_risk_configuration(
+        UserPoolId=pool_id,
+        ClientId=ids["backend"],
+        CompromisedCredentialsRiskConfiguration={
+            "EventFilter": ["SIGN_IN"],
+            "Actions": {"EventAction": "BLOCK"},
+        },
+    )
+
+
+def looks(cognito: Any, pool_id: str) -> dict[str, Any]:
+    """The UI customisation (CSS, whether there is a logo), branding and risk configuration of
+    each client by name (client ids differ between pools), and the pool-wide ones."""
+    ids = {"ALL": None, **_client_ids(cognito, pool_id)}
+    out: dict[str, Any] = {}
+    for name, client in ids.items():
+        kwargs = {"UserPoolId": pool_id, **({"ClientId": client} if client else {})}
+        ui = cognito.get_ui_customization(**kwargs)["UICustomization"]
+        risk = cognito.describe_risk_configuration(**kwargs)["RiskConfiguration"]
+        entry: dict[str, Any] = {
+            "css": (ui.get("CSS"), ui.get("ClientId") == "ALL"),
+            "risk": (
+                {k: v for k, v in risk.items() if k not in ("UserPoolId", "ClientId", "LastModifiedDate")},
+                risk.get("ClientId") == "ALL",
+            ),
+        }
+        if client:
+            try:
+                branding = cognito.describe_managed_login_branding_by_client(**kwargs)["ManagedLoginBranding"]
+                entry["branding"] = (branding.get("Settings"), branding.get("Assets"))
+            except cognito.exceptions.ResourceNotFoundException:
+                entry["branding"] = None
+        out[name] = entry
+    return out
 
 
 def pool_state(cognito: Any, pool_id: str) -> dict[str, Any]:

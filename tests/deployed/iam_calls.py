@@ -18,6 +18,13 @@ Per the AWS Service Authorization Reference and each API's "Permissions" section
   as aws:ResourceTag/<key>; DescribeUserPoolDomain, ListUserPools and CreateUserPool name no
   resource type, only "*"; CreateUserPool carries its UserPoolTags as aws:RequestTag/<key> and
   aws:TagKeys).
+  SetLogDeliveryConfiguration also needs what CloudWatch Logs' vended-log delivery asks of the
+  caller, per destination ("Exporting user pool logs"; "Enabling logging from AWS services" in
+  the CloudWatch Logs guide): a log group needs logs:CreateLogDelivery, GetLogDelivery,
+  UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy,
+  DescribeResourcePolicies and DescribeLogGroups (on "*"); a Firehose stream
+  firehose:TagDeliveryStream on it and iam:CreateServiceLinkedRole for delivery.logs; an S3 bucket
+  s3:GetBucketPolicy and s3:PutBucketPolicy on it (each with the logs:* delivery actions).
 - AWS KMS: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
   (a direct call is kms:<Operation> on the key ARN, with no kms:ViaService).
 
@@ -309,6 +316,48 @@ def created_pool_tags(calls: Iterable[RecordedCall]) -> dict[str, dict[str, str]
     }
 
 
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+)
+LOG_GROUP_ACTIONS = ("logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups")
+
+
+def _log_delivery(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
+    """What SetLogDeliveryConfiguration's destinations need of the caller, beside the call: asked
+    by Cognito with the caller's credentials (a forward call: aws:ViaAWSService is true)."""
+    out: list[Authorization] = []
+
+    def via(action: str, resource: str, to: str, context: Mapping[str, ContextValue] | None = None) -> None:
+        why = f"SetLogDeliveryConfiguration: vended-log delivery to {to}"
+        out.append(_auth(call, facts, action, resource, why, {"aws:ViaAWSService": True, **(context or {})}))
+
+    for config in call.params.get("LogConfigurations") or []:
+        if config.get("CloudWatchLogsConfiguration"):
+            for action in (*LOG_DELIVERY_ACTIONS, *LOG_GROUP_ACTIONS):
+                via(action, "*", "a log group")
+        if config.get("FirehoseConfiguration"):
+            for action in LOG_DELIVERY_ACTIONS:
+                via(action, "*", "a stream")
+            via("firehose:TagDeliveryStream", config["FirehoseConfiguration"]["StreamArn"], "a stream")
+            role = f"arn:aws:iam::{facts.account}:role/aws-service-role/delivery.logs.amazonaws.com/*"
+            via(
+                "iam:CreateServiceLinkedRole",
+                role,
+                "a stream",
+                {"iam:AWSServiceName": "delivery.logs.amazonaws.com"},
+            )
+        if config.get("S3Configuration"):
+            for action in LOG_DELIVERY_ACTIONS:
+                via(action, "*", "a bucket")
+            for action in ("s3:GetBucketPolicy", "s3:PutBucketPolicy"):
+                via(action, config["S3Configuration"]["BucketArn"], "a bucket")
+    return out
+
+
 def _cognito(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
     action = f"cognito-idp:{call.operation}"
     if call.operation == "CreateUserPool":
@@ -328,7 +377,10 @@ def _cognito(call: RecordedCall, facts: AwsFacts) -> list[Authorization]:
         f"aws:ResourceTag/{k}": v for k, v in facts.pool_tags.get(pool, {}).items()
     }
     arn = f"arn:aws:cognito-idp:{region}:{facts.account}:userpool/{pool}"
-    return [_auth(call, facts, action, arn, context=tagged)]
+    out = [_auth(call, facts, action, arn, context=tagged)]
+    if call.operation == "SetLogDeliveryConfiguration":
+        out += _log_delivery(call, facts)
+    return out
 
 
 # ---------------------------------------------------------------------- KMS (direct calls)

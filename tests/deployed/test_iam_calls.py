@@ -174,3 +174,37 @@ def test_the_recorder_sees_only_clients_made_inside_its_block() -> None:
     put, get, _ = log.calls
     assert put.params["Body"] == "<body>" and put.status == 200 and put.region == "us-east-1"
     assert get.error_code == "NoSuchKey" and get.params["Key"] == "missing"
+
+
+def test_log_delivery_needs_what_each_destination_asks_of_the_caller() -> None:
+    facts = AwsFacts(account="123456789012", principal="arn:aws:sts::123456789012:assumed-role/r/f")
+    log_group = {"LogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g"}
+    stream = {"StreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/s"}
+    params = {
+        "UserPoolId": "us-east-1_abc",
+        "LogConfigurations": [
+            {
+                "LogLevel": "ERROR",
+                "EventSource": "userNotification",
+                "CloudWatchLogsConfiguration": log_group,
+            },
+            {"LogLevel": "INFO", "EventSource": "userAuthEvents", "FirehoseConfiguration": stream},
+        ],
+    }
+    found = authorizations(
+        RecordedCall("cognito-idp", "SetLogDeliveryConfiguration", params, "us-east-1"), facts
+    )
+    actions = {a.request.action for a in found}
+    assert {
+        "cognito-idp:SetLogDeliveryConfiguration",
+        "logs:CreateLogDelivery",
+        "logs:PutResourcePolicy",
+    } <= actions
+    assert {"firehose:TagDeliveryStream", "iam:CreateServiceLinkedRole"} <= actions
+    assert "s3:PutBucketPolicy" not in actions  # no bucket named
+    # Asked by Cognito on the caller's behalf: a forward call
+    assert all(
+        a.request.context.get("aws:ViaAWSService") is True
+        for a in found
+        if a.request.action != "cognito-idp:SetLogDeliveryConfiguration"
+    )

@@ -213,11 +213,13 @@ def deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dep
         },
     )
     idp = aws.cognito()
-    source = create_pool(idp, "source-pool")
+    # On the Plus plan with threat protection on: the export reads its risk configuration.
+    plus = {"UserPoolTier": "PLUS", "UserPoolAddOns": {"AdvancedSecurityMode": "AUDIT"}}
+    source = create_pool(idp, "source-pool", settings=plus)
     seed_pool(idp, source, users=40, groups=3, confirmed_share=0.5)
     # What the pool's configuration export reads: an app client, an identity provider, a
-    # resource server and a domain.
-    idp.create_user_pool_client(UserPoolId=source, ClientName="web")
+    # resource server and a domain; the hosted UI's look, a branding, log delivery, risk settings.
+    web = idp.create_user_pool_client(UserPoolId=source, ClientName="web")["UserPoolClient"]["ClientId"]
     idp.create_identity_provider(
         UserPoolId=source,
         ProviderName="Google",
@@ -226,6 +228,22 @@ def deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dep
     )
     idp.create_resource_server(UserPoolId=source, Identifier="https://api.example.com", Name="api")
     idp.create_user_pool_domain(UserPoolId=source, Domain="source-pool-auth")
+    idp.set_ui_customization(UserPoolId=source, ClientId=web, CSS=".banner-customizable {color: #036}")
+    idp.create_managed_login_branding(UserPoolId=source, ClientId=web, UseCognitoProvidedValues=True)
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/cognito/source-pool"
+    idp.set_log_delivery_configuration(
+        UserPoolId=source,
+        LogConfigurations=[
+            {
+                "LogLevel": "ERROR",
+                "EventSource": "userNotification",
+                "CloudWatchLogsConfiguration": {"LogGroupArn": log_group},
+            }
+        ],
+    )
+    idp.set_risk_configuration(
+        UserPoolId=source, CompromisedCredentialsRiskConfiguration={"Actions": {"EventAction": "BLOCK"}}
+    )
     linked = [{"userId": "g-1", "providerName": "Google", "providerType": "Google", "primary": "false"}]
     idp.admin_create_user(
         UserPoolId=source,
@@ -538,7 +556,11 @@ def test_restore_role_allows_exactly_what_the_handler_calls(deployment: Deployme
         "identity_providers": 1,
         "app_clients": 1,
         "domain": 1,
-    }
+        "ui_customizations": 1,
+        "managed_login_brandings": 1,
+        "log_delivery": 1,
+        "risk_configurations": 1,
+    }, made["rebuild"]
     again = d.invoke("RestoreFunction", "rebuild continued", rebuild)
     assert (
         again["target_user_pool_id"] == made["target_user_pool_id"] and not again["rebuild"]["created_pool"]

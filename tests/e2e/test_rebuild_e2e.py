@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from e2e_cli import cli
-from pools import pool_state, rich_pool, settings
+from pools import TAKEOVER, looks, pool_state, rich_pool, settings
 
 from cognito_local.server import LocalAws
 
@@ -45,6 +45,7 @@ def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(
     )
     assert dry.returncode == 0, dry.stderr
     assert "would create pool 'dr'" in dry.stdout and "lambda_trigger PreSignUp" in dry.stdout
+    assert "managed login branding: web" in dry.stdout and "log_delivery userNotification" in dry.stdout
     assert there.list_user_pools(MaxResults=60)["UserPools"] == []
 
     rebuilt = cli(
@@ -69,3 +70,19 @@ def test_a_pool_exported_here_is_rebuilt_in_another_region_equal(
     assert settings(there, new_id) == settings(here, source)
     assert pool_state(there, new_id) == pool_state(here, source)
     assert "@example.com" not in rebuilt.stderr
+    # The hosted UI's CSS, the web client's branding and the risk configuration are the source's;
+    # what the other Region cannot honour is listed: the logo (never answered as bytes), log
+    # delivery to this Region's group and stream, the notifications' SES identity (off there)
+    expected = looks(here, source)
+    risk, inherited = expected["ALL"]["risk"]
+    takeover = {"Actions": {k: {**v, "Notify": False} for k, v in TAKEOVER["Actions"].items()}}
+    expected["ALL"]["risk"] = expected["web"]["risk"] = (
+        {**risk, "AccountTakeoverRiskConfiguration": takeover},
+        inherited,
+    )
+    assert looks(there, new_id) == expected
+    for listed in ("ui_image the pool", "log_delivery userNotification", "log_delivery userAuthEvents"):
+        assert listed in rebuilt.stdout
+    assert "risk_notify the pool" in rebuilt.stdout
+    logs = there.get_log_delivery_configuration(UserPoolId=new_id)["LogDeliveryConfiguration"]
+    assert logs["LogConfigurations"] == []

@@ -46,6 +46,12 @@ NO_RESOURCE_LEVEL_PERMISSIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "cognito-idp:CreateUserPool",
+    # CloudWatch Logs' vended-log delivery (SetLogDeliveryConfiguration to a log group, the restore
+    # role's DeliverRebuiltPoolLogsToLogGroups, only through Cognito: aws:ViaAWSService).
+    "logs:CreateLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:PutResourcePolicy",
 }
 READ_VERBS = ("Get", "List", "Describe", "Head")
 

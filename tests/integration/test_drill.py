@@ -337,3 +337,24 @@ def test_cli_drill_shows_progress_on_a_terminal(aws: AwsClients, source: str, sn
 
     assert code == 0
     assert "\rdrill: " in err.getvalue() and " users, " in err.getvalue()
+
+
+def test_a_drill_of_a_styled_pool_sets_none_of_its_looks_logs_or_threat_protection(
+    aws: AwsClients, gateway: CognitoGateway, store: SnapshotStore
+) -> None:
+    from pools import rich_pool
+
+    # Given a pool with UI customisation, a branding, log delivery and risk configuration
+    source = rich_pool(aws.cognito(), email_usernames=True)
+    key = str(run_export(gateway, store, source).manifest_key)
+    assert validate_snapshot(store, key).valid
+    # When it is drilled (the scratch pool kept, to look at)
+    record = run_drill(drill_of(gateway, store), PREFIX, source, keep=True)
+    assert record.status == "passed", record.summary_lines()
+    # Then its scratch pool delivers no logs into the source's destinations, and the drill counts
+    # what it leaves out on purpose as nothing "not carried over" (only the trigger, and the
+    # domain it takes none of, are)
+    scratch = str(record.scratch_user_pool_id)
+    logs = aws.cognito().get_log_delivery_configuration(UserPoolId=scratch)["LogDeliveryConfiguration"]
+    assert logs["LogConfigurations"] == []
+    assert record.counts.not_carried_over == 1  # the PreSignUp trigger

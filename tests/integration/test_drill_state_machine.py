@@ -27,7 +27,9 @@ SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.sc
 def aws() -> Iterator[AwsClients]:
     from moto import mock_aws
 
-    with mock_aws(config=MOTO_CONFIG):
+    from cognito_local.inprocess import moto_extras
+
+    with mock_aws(config=MOTO_CONFIG), moto_extras():
         yield AwsClients(region=REGION)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from export_world import USERNAMES, comparable, make_pool, read_records
+from pools import BRANDING_SETTINGS, FIREHOSE, LOG_GROUP, LOGO, SES_IDENTITY, rich_pool
 
 from cognito_backup.cognito import PAGE_LIMIT, CognitoGateway
 from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError
@@ -138,6 +139,62 @@ def test_no_client_or_provider_secret_reaches_any_object_in_the_bucket(aws, stor
     assert providers["SignInWithApple"]["ProviderDetails"]["team_id"] == "TEAM123456"
     assert providers["Corp"]["ProviderDetailsOmitted"] == ["client_secret"]
     assert [c.get("GenerateSecret") for c in config.app_clients] == [True]
+
+
+def test_the_hosted_ui_branding_log_delivery_and_threat_protection_are_captured(aws, store, gateway) -> None:
+    # Given a pool with UI customisation, a branding, log delivery and risk configuration
+    cognito = aws.cognito()
+    pool_id = rich_pool(cognito, email_usernames=True)
+    ids = {
+        c["ClientName"]: c["ClientId"]
+        for c in cognito.list_user_pool_clients(UserPoolId=pool_id)["UserPoolClients"]
+    }
+    # When it is exported
+    manifest = store.read_manifest(str(run_export(gateway, store, pool_id).manifest_key))
+    config = next(
+        PoolConfigRecord.model_validate(r)
+        for r in read_records(store, manifest)
+        if r["type"] == "pool_config"
+    )
+    # Then the pool-wide UI customisation (its logo as the URL Cognito serves it from) and the
+    # web client's own are there; the backend client inherits, so it holds none
+    ui = {u["ClientId"]: u for u in config.ui_customizations}
+    assert set(ui) == {"ALL", ids["web"]}
+    assert ui["ALL"]["CSS"].startswith(".banner") and ui["ALL"]["ImageUrl"].startswith("https://")
+    assert "ImageUrl" not in ui[ids["web"]]
+    # The web client's branding, its asset bytes as base64
+    branding = config.managed_login_brandings[ids["web"]]
+    assert branding["Settings"] == BRANDING_SETTINGS
+    assert base64.b64decode(branding["Assets"][0]["Bytes"]) == LOGO
+    assert set(config.managed_login_brandings) == {ids["web"]}
+    # Log delivery, and the risk configuration pool-wide and the backend client's own
+    destinations = [
+        c.get("CloudWatchLogsConfiguration") or c.get("FirehoseConfiguration")
+        for c in config.log_delivery["LogConfigurations"]
+    ]  # type: ignore[index]
+    assert destinations == [{"LogGroupArn": LOG_GROUP}, {"StreamArn": FIREHOSE}]
+    risk = {r["ClientId"]: r for r in config.risk_configurations}
+    assert set(risk) == {"ALL", ids["backend"]}
+    assert risk["ALL"]["AccountTakeoverRiskConfiguration"]["NotifyConfiguration"]["SourceArn"] == SES_IDENTITY
+    assert risk[ids["backend"]]["CompromisedCredentialsRiskConfiguration"]["Actions"] == {
+        "EventAction": "BLOCK"
+    }
+
+
+def test_a_pool_without_threat_protection_is_not_asked_for_its_risk_configuration(
+    aws, store, gateway
+) -> None:
+    # Given an Essentials pool (no threat protection: DescribeRiskConfiguration would be refused)
+    pool_id = make_pool(aws.cognito(), extra_users=1, groups=2, big_group=1)
+    # When it is exported, Then it completes, with no risk configuration and no log delivery
+    manifest = store.read_manifest(str(run_export(gateway, store, pool_id).manifest_key))
+    config = next(
+        PoolConfigRecord.model_validate(r)
+        for r in read_records(store, manifest)
+        if r["type"] == "pool_config"
+    )
+    assert config.risk_configurations == [] and config.log_delivery is None
+    assert config.ui_customizations == [] and config.managed_login_brandings == {}
 
 
 def test_parts_match_manifest_and_are_encrypted_and_checksummed(aws, store, gateway) -> None:

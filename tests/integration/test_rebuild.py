@@ -8,7 +8,7 @@ import json
 
 import boto3
 import pytest
-from pools import ACCOUNT, pool_state, rich_pool, settings
+from pools import ACCOUNT, LOG_GROUP, TAKEOVER, looks, pool_state, rich_pool, settings
 
 from cognito_backup import cli
 from cognito_backup.cognito import CognitoGateway
@@ -194,6 +194,117 @@ def test_references_of_another_region_or_account_are_listed_not_set() -> None:
     # The same SES identity in its own Region and account is honoured
     here = blueprint(config, pool_name="n", snapshot_id="s", region="us-east-1", account=ACCOUNT)
     assert here.create_pool["EmailConfiguration"]["SourceArn"].endswith("identity/example.com")
+
+
+def rebuild_with_the_cli(store, manifest: str, name: str, region: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    args = ["restore", "--bucket", store.bucket, "--manifest", manifest, "--create-target-pool", name]
+    code = cli.main([*args, "--region", region], out, err)
+    assert code == 0, err.getvalue() + out.getvalue()
+    lines = out.getvalue().splitlines()
+    return next(
+        line.split(": ", 1)[1] for line in lines if line.startswith("target_user_pool_id: ")
+    ), out.getvalue()
+
+
+def test_the_looks_and_threat_protection_are_rebuilt_in_another_region_and_the_rest_listed(
+    aws, store, gateway
+) -> None:
+    # Given a rich pool (UI customisation with a logo, a branding, log delivery to this Region,
+    # threat protection notifying through this Region's SES), exported
+    source_idp = aws.cognito()
+    source = rich_pool(source_idp, email_usernames=True)
+    manifest = str(run_export(gateway, store, source).manifest_key)
+    # When it is rebuilt in another Region
+    new_id, text = rebuild_with_the_cli(store, manifest, "rebuilt", OTHER_REGION)
+    target_idp = boto3.client("cognito-idp", region_name=OTHER_REGION)
+    # Then the CSS, the branding (assets and all) and the risk settings are the source's, but for
+    # the notifications, which needed the source Region's SES identity: off, and listed
+    expected = looks(source_idp, source)
+    risk, inherited = expected["ALL"]["risk"]
+    takeover = {k: v for k, v in TAKEOVER.items() if k != "NotifyConfiguration"}
+    takeover["Actions"] = {k: {**v, "Notify": False} for k, v in TAKEOVER["Actions"].items()}
+    expected["ALL"]["risk"] = ({**risk, "AccountTakeoverRiskConfiguration": takeover}, inherited)
+    for name in ("web",):  # the web client inherits the pool's risk configuration
+        expected[name]["risk"] = expected["ALL"]["risk"]
+    assert looks(target_idp, new_id) == expected
+    assert "risk_notify the pool" in text
+    # The logo was not carried (Cognito never answers its bytes): listed
+    assert "ImageUrl" not in target_idp.get_ui_customization(UserPoolId=new_id)["UICustomization"]
+    assert "ui_image the pool" in text
+    # Log delivery to the source Region's group and stream: listed, not set
+    assert (
+        target_idp.get_log_delivery_configuration(UserPoolId=new_id)["LogDeliveryConfiguration"][
+            "LogConfigurations"
+        ]
+        == []
+    )
+    assert "log_delivery userNotification" in text and "log_delivery userAuthEvents" in text
+    # The dry run had said so
+    out = io.StringIO()
+    args = ["restore", "--bucket", store.bucket, "--manifest", manifest, "--create-target-pool", "dry"]
+    assert cli.main([*args, "--region", OTHER_REGION, "--dry-run"], out, io.StringIO()) == 0
+    assert "managed login branding: web" in out.getvalue()
+    assert "risk configuration: the pool, backend" in out.getvalue()
+    assert "log delivery: -" in out.getvalue()
+
+
+def test_in_its_own_region_log_delivery_and_notifications_are_kept(aws, store, gateway) -> None:
+    # Given a rich pool exported, its source still there (the domain prefix is still its own)
+    source_idp = aws.cognito()
+    source = rich_pool(source_idp, email_usernames=True)
+    manifest = str(run_export(gateway, store, source).manifest_key)
+    # When it is rebuilt beside it, in the same Region and account
+    new_id, text = rebuild_with_the_cli(store, manifest, "beside", "us-east-1")
+    # Then log delivery and the notifications' SES identity are the source's
+    logs = source_idp.get_log_delivery_configuration(UserPoolId=new_id)["LogDeliveryConfiguration"]
+    assert logs["LogConfigurations"][0]["CloudWatchLogsConfiguration"]["LogGroupArn"] == LOG_GROUP
+    assert logs == {
+        **source_idp.get_log_delivery_configuration(UserPoolId=source)["LogDeliveryConfiguration"],
+        "UserPoolId": new_id,
+    }
+    assert looks(source_idp, new_id)["ALL"]["risk"] == looks(source_idp, source)["ALL"]["risk"]
+    # And the UI customisation, which needs a domain (the prefix is taken): listed, not set
+    assert "domain rich-" in text and "ui_customization the pool: not set" in text
+    assert looks(source_idp, new_id)["web"]["branding"] == looks(source_idp, source)["web"]["branding"]
+
+
+def test_threat_protection_and_looks_of_a_client_not_recreated_are_listed() -> None:
+    config = PoolConfigRecord(
+        user_pool={"Name": "p", "UserPoolTier": "ESSENTIALS"},
+        app_clients=[{"ClientId": "c", "ClientName": "web"}],
+        ui_customizations=[{"ClientId": "ALL", "CSS": "a {}", "ImageUrl": "https://x/logo.png"}],
+        managed_login_brandings={
+            "c": {
+                "UseCognitoProvidedValues": False,
+                "Settings": {},
+                "AssetsOmitted": [{"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG"}],
+            }
+        },
+        risk_configurations=[
+            {"ClientId": "ALL", "RiskExceptionConfiguration": {"BlockedIPRangeList": ["1.2.3.4/32"]}}
+        ],
+        log_delivery={
+            "LogConfigurations": [
+                {
+                    "LogLevel": "ERROR",
+                    "EventSource": "userNotification",
+                    "S3Configuration": {"BucketArn": "arn:aws:s3:::b"},
+                }
+            ]
+        },
+    )
+    plan = blueprint(config, pool_name="n", snapshot_id="s", region=OTHER_REGION, account=ACCOUNT)
+    # No Plus plan in the new pool: the risk configuration is listed, not sent
+    assert plan.risk_configurations == []
+    # An S3 bucket's ARN names no Region or account: from elsewhere, it is listed
+    assert plan.log_delivery is None
+    # A branding image the snapshot could not hold is named
+    kinds = sorted(r.kind for r in plan.references)
+    assert kinds == ["log_delivery", "managed_login_branding", "risk_configuration", "ui_image"]
+    assert "web/PAGE_BACKGROUND-DARK" in [r.name for r in plan.references]
+    assert plan.ui_customizations == [("ALL", {"CSS": "a {}"})]
+    assert plan.managed_login_brandings == [("c", {"UseCognitoProvidedValues": False, "Settings": {}})]
 
 
 def test_the_restore_lambda_rebuilds_the_pool_and_continues_into_it(

@@ -47,7 +47,9 @@ def aws() -> Iterator[AwsClients]:
     """moto with its ASL interpreter executing state machines, and Lambda without Docker."""
     from moto import mock_aws
 
-    with mock_aws(config=MOTO_CONFIG):
+    from cognito_local.inprocess import moto_extras
+
+    with mock_aws(config=MOTO_CONFIG), moto_extras():
         yield AwsClients(region=REGION)
 
 

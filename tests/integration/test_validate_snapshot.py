@@ -47,6 +47,7 @@ from cognito_backup.validate import (
     validate_snapshot,
     verdict_of,
 )
+from cognito_local.inprocess import moto_extras
 from cognito_local.keys import create_signing_key
 
 PLAIN_BUCKET = "cognito-backup-plain"  # not versioned: parts carry no version id
@@ -146,7 +147,7 @@ def moto() -> Iterator[Moto]:
     test; each test instead replays the exported bytes under a prefix of its own, so tests
     stay independent at a few milliseconds each.
     """
-    with pytest.MonkeyPatch.context() as env, mock_aws():
+    with pytest.MonkeyPatch.context() as env, mock_aws(), moto_extras():
         for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):  # as conftest's _aws_env: never real AWS
             env.delenv(var, raising=False)
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):

@@ -101,7 +101,7 @@ def test_buckets_are_shared_by_pools_and_operations_of_a_category_but_not_across
 
 def test_unknown_operations_have_no_quota() -> None:
     e = engine(quotas={k: 0 for k in DEFAULT_QUOTAS})
-    assert all(admit(e, "DescribeRiskConfiguration") is None for _ in range(100))
+    assert all(admit(e, "GetSigningCertificate") is None for _ in range(100))
 
 
 def test_quotas_can_be_switched_off_paused_and_changed() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from cognito_backup import config_fields as cf
 from cognito_backup.cognito import CognitoGateway
@@ -25,6 +26,10 @@ ANSWERS = [
     ("DescribeIdentityProvider", "IdentityProvider", cf.IDENTITY_PROVIDER),
     ("DescribeResourceServer", "ResourceServer", cf.RESOURCE_SERVER),
     ("DescribeUserPoolDomain", "DomainDescription", cf.DOMAIN),
+    ("GetUICustomization", "UICustomization", cf.UI_CUSTOMIZATION),
+    ("DescribeManagedLoginBrandingByClient", "ManagedLoginBranding", cf.MANAGED_LOGIN_BRANDING),
+    ("GetLogDeliveryConfiguration", "LogDeliveryConfiguration", cf.LOG_DELIVERY),
+    ("DescribeRiskConfiguration", "RiskConfiguration", cf.RISK_CONFIGURATION),
 ]
 
 
@@ -39,21 +44,31 @@ def _uncovered(shape: Any, kept: Mapping[str, Any], not_kept: Mapping[str, str],
         if name not in kept:
             yield f"{here}: neither kept nor listed as not kept"
             continue
-        spec = kept[name]
         target = member.member if member.type_name == "list" else member
-        if target.type_name == "structure":
-            if not isinstance(spec, Mapping):
-                yield f"{here}: a structure must name its fields"
-            else:
-                yield from _uncovered(target, spec, {}, here)
-        elif target.type_name == "map":
-            if not (spec is cf.KEEP or isinstance(spec, cf.MapKeys)):
-                yield f"{here}: a map is kept whole or by its keys"
-        elif spec is not cf.KEEP:
-            yield f"{here}: a scalar is kept as it is"
+        yield from _misfit(target, kept[name], here)
     for name in [*kept, *not_kept]:
         if name not in shape.members:
             yield f"{path}.{name}: not in Cognito's model"
+
+
+def _misfit(target: Any, spec: Any, here: str) -> Iterator[str]:
+    """What is wrong with how one field of the model is kept."""
+    if target.metadata.get("document"):
+        if spec is not cf.KEEP:
+            yield f"{here}: a free-form document is kept whole"
+    elif target.type_name == "blob":
+        if spec is not cf.BASE64:
+            yield f"{here}: bytes are kept as base64"
+    elif target.type_name == "structure":
+        if not isinstance(spec, Mapping):
+            yield f"{here}: a structure must name its fields"
+        else:
+            yield from _uncovered(target, spec, {}, here)
+    elif target.type_name == "map":
+        if not (spec is cf.KEEP or isinstance(spec, cf.MapKeys)):
+            yield f"{here}: a map is kept whole or by its keys"
+    elif spec is not cf.KEEP:
+        yield f"{here}: a scalar is kept as it is"
 
 
 @pytest.mark.parametrize(("operation", "key", "spec"), ANSWERS, ids=[a[0] for a in ANSWERS])
@@ -132,6 +147,33 @@ class DescribingClient:
     def describe_user_pool_domain(self, **_: Any) -> dict[str, Any]:
         return {"DomainDescription": {"Domain": "my-prefix", "Status": "ACTIVE", "Version": "1"}}
 
+    def get_ui_customization(self, UserPoolId: str, ClientId: str = "ALL") -> dict[str, Any]:
+        # c2 has none of its own: Cognito answers the pool-wide one (ClientId "ALL").
+        css = {"ALL": ".banner {}", "c1": ".label {}"}.get(ClientId, ".banner {}")
+        owner = ClientId if ClientId in ("ALL", "c1") else "ALL"
+        return {"UICustomization": {"UserPoolId": UserPoolId, "ClientId": owner, "CSS": css, "Future": "x"}}
+
+    def describe_managed_login_branding_by_client(self, ClientId: str, **_: Any) -> dict[str, Any]:
+        if ClientId == "c2":
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}}, "D")
+        asset = {"Category": "FORM_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": b"\x89PNG"}
+        return {"ManagedLoginBranding": {"ManagedLoginBrandingId": "b-1", "Assets": [asset]}}
+
+    def get_log_delivery_configuration(self, UserPoolId: str) -> dict[str, Any]:
+        destination = {"LogGroupArn": "arn:aws:logs:us-east-1:1:log-group:g"}
+        return {
+            "LogDeliveryConfiguration": {
+                "UserPoolId": UserPoolId,
+                "LogConfigurations": [
+                    {
+                        "LogLevel": "ERROR",
+                        "EventSource": "userNotification",
+                        "CloudWatchLogsConfiguration": destination,
+                    }
+                ],
+            }
+        }
+
 
 def test_no_secret_cognito_can_return_is_written_and_what_a_rebuild_needs_is() -> None:
     gateway = CognitoGateway(DescribingClient(), Pacer(quotas={}), base_delay=0.0)
@@ -163,9 +205,64 @@ def test_no_secret_cognito_can_return_is_written_and_what_a_rebuild_needs_is() -
         "MfaConfiguration": "OPTIONAL",
         "SoftwareTokenMfaConfiguration": {"Enabled": True},
     }
+    # The pool-wide UI customisation and c1's own; c2 only inherits it, so it holds none
+    assert [(u["ClientId"], u["CSS"]) for u in record.ui_customizations] == [
+        ("ALL", ".banner {}"),
+        ("c1", ".label {}"),
+    ]
+    assert "Future" not in written
+    # c1's branding, its bytes as base64; c2 has none (ResourceNotFound is not an error here)
+    assert record.managed_login_brandings == {
+        "c1": {
+            "ManagedLoginBrandingId": "b-1",
+            "Assets": [
+                {"Category": "FORM_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": "iVBORw=="}
+            ],
+        }
+    }
+    assert (
+        record.log_delivery is not None and record.log_delivery["LogConfigurations"][0]["LogLevel"] == "ERROR"
+    )
+    # No Plus feature plan: the risk configuration is not asked for (Cognito would refuse)
+    assert record.risk_configurations == []
 
 
 def test_a_field_of_an_unexpected_shape_keeps_nothing_rather_than_everything() -> None:
     # A structure answered as a string (or a future shape change) cannot smuggle a value in.
     kept = cf.keep_fields({"Policies": "raw", "Name": "p"}, cf.USER_POOL)
     assert kept == {"Policies": None, "Name": "p"}
+
+
+def test_branding_assets_beyond_the_budget_are_named_not_kept() -> None:
+    # A branding may hold 40 assets of a million characters each; a snapshot record may not.
+    small = {"Category": "FAVICON_ICO", "ColorMode": "LIGHT", "Extension": "ICO", "Bytes": "A" * 10}
+    big = {"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG", "Bytes": "B" * 100}
+    kept, left = cf.bound_assets({"ManagedLoginBrandingId": "b", "Assets": [big, small]}, budget=50)
+    assert kept["Assets"] == [small] and left == 40
+    assert kept[cf.ASSETS_OMITTED] == [
+        {"Category": "PAGE_BACKGROUND", "ColorMode": "DARK", "Extension": "PNG"}
+    ]
+    # The pool's budget is far under the longest record line a reader accepts
+    from cognito_backup.store import MAX_LINE_BYTES
+
+    assert cf.ASSET_BYTES_KEPT <= MAX_LINE_BYTES // 2
+
+
+class RefusingClient(DescribingClient):
+    """A Plus pool whose risk configuration Cognito refuses all the same, with no log delivery."""
+
+    def describe_user_pool(self, **kwargs: Any) -> dict[str, Any]:
+        answer = super().describe_user_pool(**kwargs)
+        answer["UserPool"].update(UserPoolTier="PLUS", UserPoolAddOns={"AdvancedSecurityMode": "AUDIT"})
+        return answer
+
+    def get_log_delivery_configuration(self, UserPoolId: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}}, "G")
+
+    def describe_risk_configuration(self, **_: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "UserPoolAddOnNotEnabledException", "Message": "off"}}, "D")
+
+
+def test_no_log_delivery_and_a_refused_risk_configuration_are_recorded_as_none() -> None:
+    record = CognitoGateway(RefusingClient(), Pacer(quotas={}), base_delay=0.0).pool_config("us-east-1_abc")
+    assert record.log_delivery is None and record.risk_configurations == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from conftest import FakeClock
@@ -221,11 +223,11 @@ def test_the_operation_table_follows_the_design() -> None:
 
 
 def test_the_strict_local_cognito_uses_the_same_categories() -> None:
-    def camel(op: str) -> str:
-        return "".join(part.capitalize() for part in op.split("_"))
-
+    # botocore's own names (GetUICustomization is get_ui_customization: no rule of case undoes that)
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    api_name = {botocore.xform_name(name): name for name in model.operation_names}
     for op, category in OPERATION_CATEGORY.items():
-        assert STRICT_CATEGORY.get(camel(op)) == category, op
+        assert STRICT_CATEGORY.get(api_name[op]) == category, op
     assert dict(STRICT_QUOTAS) == DEFAULT_QUOTAS
 
 

@@ -12,10 +12,15 @@ Faults (`Faults`, see `faults`): a 500 before the effect is a refusal like any o
 the user now exists), throws moto's answer away and answers the 500; a reset raises botocore's
 `ConnectionClosedError`, as urllib3 does when a connection drops. `faulty_s3` does the same
 for S3 clients (S3 has no quotas or rules of ours: faults only).
+
+The operations moto does not implement (`extras`) are answered here: by the strict hook when
+one is active, else by `moto_extras()`, a hook that answers only them (no quotas, no rules),
+registered behind the strict one and ahead of moto's stubber: plain `mock_aws()` tests use it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,8 +34,9 @@ from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
 
+from cognito_local import extras
 from cognito_local.faults import FaultPlan, Faults
-from cognito_local.strict import CognitoError, StrictEngine
+from cognito_local.strict import CognitoError, StrictEngine, extra_verdict, request_place
 
 EVENT = "before-send.cognito-identity-provider"
 S3_EVENT = "before-send.s3"
@@ -87,12 +93,33 @@ class StrictHook:
         verdict = self.engine.judge_http(dict(request.headers.items()), request.body, request.url)
         if verdict.reset:
             raise _drop(request)
+        if verdict.answer is not None:
+            return _answer(request, verdict.answer.status, verdict.answer.headers(), verdict.answer.body())
         error: CognitoError | None = verdict.error
         if error is None:
             return None
         if verdict.after_effect:
             _apply_in_moto(event_name, request)
         return _answer(request, error.status, error.headers(), error.body())
+
+
+class ExtrasHook:
+    """A before-send handler answering only the operations moto lacks (`extras.OPERATIONS`)."""
+
+    def __init__(self) -> None:
+        self.active = True
+
+    def __call__(self, request: AWSPreparedRequest, event_name: str = EVENT, **_: Any) -> AWSResponse | None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if not self.active or operation not in extras.OPERATIONS:
+            return None
+        body = request.body
+        raw = json.loads(body if isinstance(body, str | bytes | bytearray) and body else b"{}")
+        account, region = request_place(dict(request.headers.items()), request.url)
+        verdict = extra_verdict(operation, raw, account_id=account, region=region)
+        made = verdict.answer or verdict.error
+        assert made is not None
+        return _answer(request, made.status, made.headers(), made.body())
 
 
 class S3FaultHook:
@@ -162,6 +189,28 @@ def strict_cognito(
     handler = _register(emitters, EVENT, hook)
     try:
         yield engine
+    finally:
+        hook.active = False
+        handlers.BUILTIN_HANDLERS.remove(spec)
+        for emitter in emitters:
+            emitter.unregister(EVENT, handler)
+
+
+@contextmanager
+def moto_extras(clients: Iterable[BaseClient] = ()) -> Iterator[None]:
+    """Answer the Cognito operations moto lacks for clients created inside the block (and for
+    `clients`), with nothing else of the strict layer. Use inside `mock_aws()`."""
+    hook = ExtrasHook()
+    spec = (EVENT, hook)
+    handlers.BUILTIN_HANDLERS.append(spec)
+    emitters = [c.meta.events for c in clients]
+    if boto3.DEFAULT_SESSION is not None:
+        emitters.append(boto3.DEFAULT_SESSION.events)
+    handler = cast("Callable[..., None]", hook)
+    for emitter in emitters:
+        emitter.register(EVENT, handler)
+    try:
+        yield
     finally:
         hook.active = False
         handlers.BUILTIN_HANDLERS.remove(spec)

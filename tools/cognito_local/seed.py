@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -128,8 +128,10 @@ def create_pool(
     username_attributes: Sequence[str] | None = None,
     custom_attributes: Sequence[tuple[str, str, bool]] = DEFAULT_CUSTOM,
     auto_verified: Sequence[str] = ("email",),
+    settings: Mapping[str, Any] | None = None,
 ) -> str:
-    """Create a pool with custom attributes given as (name, type, mutable); return its id."""
+    """Create a pool with custom attributes given as (name, type, mutable), and any other
+    CreateUserPool `settings` (a feature plan, add-ons); return its id."""
     schema: list[SchemaAttributeTypeTypeDef] = [
         {"Name": n, "AttributeDataType": t, "Mutable": m, "Required": False}  # type: ignore[typeddict-item]
         for n, t, m in custom_attributes
@@ -139,6 +141,7 @@ def create_pool(
         kwargs["UsernameAttributes"] = list(username_attributes)
     if auto_verified:
         kwargs["AutoVerifiedAttributes"] = list(auto_verified)
+    kwargs.update(settings or {})
     return cognito_client.create_user_pool(**kwargs)["UserPool"]["Id"]
 
 

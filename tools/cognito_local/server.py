@@ -54,6 +54,10 @@ class StrictMiddleware:
         verdict = self.engine.judge_http(headers, body, f"http://{environ.get('HTTP_HOST', '')}{path}")
         if verdict.reset:
             _drop_connection(environ)
+        if verdict.answer is not None:  # an operation moto lacks, answered by the engine
+            return _respond(
+                start_response, verdict.answer.status, verdict.answer.headers(), verdict.answer.body()
+            )
         error = verdict.error
         if error is None:
             return self.app(environ, start_response)

@@ -3,8 +3,10 @@
 Transport-neutral: the in-process hook (`inprocess`) and the HTTP middleware (`server`) both
 call `StrictEngine.judge_http`, which returns a `Verdict`: let moto answer; answer an error
 instead (a throttle, a refusal, a 500 before the effect); let moto apply the call and answer
-a 500 all the same (the answer lost after the effect); or drop the connection. `admit_http`
-is the older, narrower question (None or the error to answer) for callers that only refuse.
+a 500 all the same (the answer lost after the effect); drop the connection; or answer the
+call itself, for the operations moto does not implement (`extras`: UI customisation, managed
+login branding, log delivery, risk configuration). `admit_http` is the older, narrower question
+(None or the error to answer) for callers that only refuse.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cognito_local import extras
 from cognito_local.faults import FaultKind, FaultPlan, Faults
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
@@ -56,8 +59,11 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
         "DescribeResourceServer",
         "GetUserPoolMfaConfig",
         "DescribeUserPoolDomain",
+        "GetUICustomization",
+        "DescribeManagedLoginBrandingByClient",
+        "DescribeRiskConfiguration",
     ),
-    "UserPoolRead": ("DescribeUserPool", "ListUserPools"),
+    "UserPoolRead": ("DescribeUserPool", "ListUserPools", "GetLogDeliveryConfiguration"),
     "UserPoolClientRead": ("ListUserPoolClients", "DescribeUserPoolClient"),
     "UserResourceRead": ("AdminListGroupsForUser",),
     "UserRead": ("AdminGetUser",),
@@ -82,8 +88,16 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
         "CreateResourceServer",
         "CreateIdentityProvider",
         "CreateUserPoolDomain",
+        "SetUICustomization",
+        "CreateManagedLoginBranding",
+        "SetRiskConfiguration",
     ),
-    "UserPoolUpdate": ("CreateUserPool", "UpdateUserPool", "SetUserPoolMfaConfig"),
+    "UserPoolUpdate": (
+        "CreateUserPool",
+        "UpdateUserPool",
+        "SetUserPoolMfaConfig",
+        "SetLogDeliveryConfiguration",
+    ),
     "UserPoolClientUpdate": ("CreateUserPoolClient",),
 }
 
@@ -153,6 +167,31 @@ class CognitoError:
         }
 
 
+@dataclass(frozen=True)
+class CognitoAnswer:
+    """A 200 answer made here (an operation moto lacks), as Cognito sends it (JSON 1.1)."""
+
+    payload: Mapping[str, Any]
+    status: int = 200
+
+    def body(self) -> bytes:
+        return json.dumps(self.payload).encode()
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/x-amz-json-1.1",
+            "x-amzn-RequestId": "00000000-0000-4000-8000-cognito-local",
+        }
+
+
+def extra_verdict(operation: str, params: Mapping[str, Any], *, account_id: str, region: str) -> Verdict:
+    """Answer one of `extras.OPERATIONS` (applying it): its answer or its refusal."""
+    made = extras.answer(operation, params, account_id=account_id, region=region)
+    if made.code is not None:
+        return Verdict(error=CognitoError(made.code, made.message))
+    return Verdict(answer=CognitoAnswer(made.body))
+
+
 def throttled() -> CognitoError:
     return CognitoError("TooManyRequestsException", "Rate exceeded")
 
@@ -174,10 +213,12 @@ class Verdict:
     - `error` set, `after_effect` False: answer `error`, moto never sees the call;
     - `error` set, `after_effect` True: let moto apply the call, throw its answer away and
       answer `error` (a 500 whose call took effect);
-    - `reset` True: drop the connection without an answer; moto never sees the call.
+    - `reset` True: drop the connection without an answer; moto never sees the call;
+    - `answer` set: answer it (an operation moto does not implement, answered here).
     """
 
     error: CognitoError | None = None
+    answer: CognitoAnswer | None = None
     after_effect: bool = False
     reset: bool = False
     fault: FaultKind | None = None  # the injected fault, if this verdict is one
@@ -227,6 +268,14 @@ def moto_account_id(access_key: str | None, headers: Mapping[str, str]) -> str:
     from moto.iam.models import get_account_id_from
 
     return get_account_id_from(access_key or "AKIAEXAMPLE")
+
+
+def request_place(headers: Mapping[str, str], url: str = "") -> tuple[str, str]:
+    """(account, region) of a signed request, as moto resolves them."""
+    match = _CREDENTIAL.search(_header(headers, "authorization") or "")
+    host = _HOST_REGION.search(url)
+    region = match.group(2) if match else host.group(1) if host else DEFAULT_REGION
+    return moto_account_id(match.group(1) if match else None, headers), region
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -382,10 +431,7 @@ class StrictEngine:
         except ValueError:
             raw = {}
         params: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-        match = _CREDENTIAL.search(_header(headers, "authorization") or "")
-        host = _HOST_REGION.search(url)
-        region = match.group(2) if match else host.group(1) if host else DEFAULT_REGION
-        account = moto_account_id(match.group(1) if match else None, headers)
+        account, region = request_place(headers, url)
         return self.judge(operation, params, account_id=account, region=region)
 
     def admit(
@@ -429,10 +475,24 @@ class StrictEngine:
                 for c in counts:
                     c.invalid += 1
             return Verdict(error=error)
-        if fault in ("before", "after"):
+        return self._effect(operation, params, fault, account_id, region)
+
+    def _effect(
+        self, operation: str, params: Mapping[str, Any], fault: FaultKind | None, account_id: str, region: str
+    ) -> Verdict:
+        """An accepted call: a 500 before or after its effect, answered here (an operation moto
+        lacks: applied here, so a 500 after the effect is answered without moto), or moto's."""
+        extra = operation in extras.OPERATIONS
+        if fault == "before" or (fault == "after" and not extra):
             self._plan.count(operation, fault)
             return Verdict(error=internal_error(), after_effect=fault == "after", fault=fault)
-        return ALLOW
+        if not extra:
+            return ALLOW
+        made = extra_verdict(operation, params, account_id=account_id, region=region)
+        if fault == "after" and made.error is None:  # applied, then the answer is lost
+            self._plan.count(operation, fault)
+            return Verdict(error=internal_error(), fault=fault)
+        return made
 
     def _take(self, account_id: str, region: str, category: str, now: float, factor: float = 1.0) -> bool:
         key = (account_id, region, category)

@@ -375,6 +375,10 @@ def _blueprint_lines(summary: dict[str, Any]) -> list[str]:
         f"  resource servers: {', '.join(summary['resource_servers']) or '-'}",
         f"  identity providers: {', '.join(summary['identity_providers']) or '-'}",
         f"  domain: {summary['domain'] or '-'}",
+        f"  UI customisation: {', '.join(summary['ui_customizations']) or '-'}",
+        f"  managed login branding: {', '.join(summary['managed_login_brandings']) or '-'}",
+        f"  log delivery: {', '.join(summary['log_delivery']) or '-'}",
+        f"  risk configuration: {', '.join(summary['risk_configurations']) or '-'}",
     ]
     return lines + _not_carried(summary["not_carried_over"])
 

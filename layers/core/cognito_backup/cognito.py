@@ -20,6 +20,7 @@ from .errors import (
     CognitoError,
     GroupExistsError,
     GroupNotFoundError,
+    NotConfiguredError,
     PoolNotFoundError,
     SignInRefusedError,
     UsageError,
@@ -47,6 +48,18 @@ THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
 # botocore's ConnectionError (EndpointConnectionError, ConnectTimeoutError, SSLError, ...) and
 # HTTPClientError (ConnectionClosedError, ReadTimeoutError, ResponseStreamingError, ...).
 TRANSPORT_ERRORS = (BotocoreConnectionError, HTTPClientError)
+
+
+ALL_CLIENTS = "ALL"  # Cognito's ClientId of a pool-wide UI customisation or risk configuration
+# The fields of a per-client answer that are no setting: an answer of only these holds none.
+_METADATA = frozenset({"UserPoolId", "ClientId", "CreationDate", "LastModifiedDate", "CSSVersion"})
+
+
+def threat_protection_on(pool: dict[str, Any]) -> bool:
+    """Whether the pool has threat protection (risk configuration): the Plus feature plan with
+    its add-on on. DescribeRiskConfiguration refuses any other pool."""
+    mode = (pool.get("UserPoolAddOns") or {}).get("AdvancedSecurityMode", "OFF")
+    return pool.get("UserPoolTier") == "PLUS" and mode in ("AUDIT", "ENFORCED")
 
 
 def is_transient(exc: ClientError) -> bool:
@@ -291,6 +304,15 @@ class CognitoGateway:
         if domain_name:
             desc = self.call("describe_user_pool_domain", Domain=domain_name)
             domain = keep_fields(desc.get("DomainDescription") or {}, config_fields.DOMAIN) or None
+        client_ids = [str(c["ClientId"]) for c in clients]
+        try:  # the pool was just described: a ResourceNotFound here is "no log delivery"
+            answer = self.call(
+                "get_log_delivery_configuration", not_found=NotConfiguredError, UserPoolId=pool_id
+            )
+        except NotConfiguredError:
+            answer = {}
+        logs = answer.get("LogDeliveryConfiguration")
+        log_delivery = keep_fields(logs, config_fields.LOG_DELIVERY) if logs else None
         return PoolConfigRecord(
             user_pool=pool,
             mfa_config=mfa,
@@ -298,7 +320,67 @@ class CognitoGateway:
             identity_providers=providers,
             resource_servers=servers,
             domain=domain,
+            ui_customizations=self._per_client(
+                "get_ui_customization", "UICustomization", config_fields.UI_CUSTOMIZATION, pool_id, client_ids
+            ),
+            managed_login_brandings=self._brandings(pool_id, client_ids),
+            log_delivery=log_delivery if log_delivery and log_delivery.get("LogConfigurations") else None,
+            risk_configurations=self._risk_configurations(pool_id, client_ids)
+            if threat_protection_on(pool)
+            else [],
         )
+
+    def _risk_configurations(self, pool_id: str, client_ids: list[str]) -> list[dict[str, Any]]:
+        try:
+            return self._per_client(
+                "describe_risk_configuration",
+                "RiskConfiguration",
+                config_fields.RISK_CONFIGURATION,
+                pool_id,
+                client_ids,
+            )
+        except CognitoError as exc:
+            if exc.code == "UserPoolAddOnNotEnabledException":  # Cognito's word on the add-on wins
+                return []
+            raise
+
+    def _per_client(
+        self, operation: str, key: str, shape: config_fields.Shape, pool_id: str, client_ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """A setting Cognito holds pool-wide (ClientId "ALL") and per app client, where a client
+        without its own is answered the pool's: the pool's if it holds any, and each client's own."""
+        out: list[dict[str, Any]] = []
+        for client_id in [None, *client_ids]:
+            kwargs: dict[str, Any] = {"UserPoolId": pool_id}
+            if client_id is not None:
+                kwargs["ClientId"] = client_id
+            item = keep_fields(self.call(operation, **kwargs).get(key) or {}, shape)
+            item["ClientId"] = item.get("ClientId") or ALL_CLIENTS
+            own = item["ClientId"] == (client_id or ALL_CLIENTS)
+            if own and set(item) - _METADATA:
+                out.append(item)
+        return out
+
+    def _brandings(self, pool_id: str, client_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each client's own branding; its assets' bytes within one budget for the pool
+        (config_fields.bound_assets: the configuration is one record of bounded size)."""
+        out: dict[str, dict[str, Any]] = {}
+        budget = config_fields.ASSET_BYTES_KEPT
+        for client_id in client_ids:
+            try:
+                answer = self.call(
+                    "describe_managed_login_branding_by_client",
+                    not_found=NotConfiguredError,
+                    UserPoolId=pool_id,
+                    ClientId=client_id,
+                )
+            except NotConfiguredError:
+                continue  # this client has no branding of its own
+            branding = answer.get("ManagedLoginBranding")
+            if branding:
+                kept = keep_fields(branding, config_fields.MANAGED_LOGIN_BRANDING)
+                out[client_id], budget = config_fields.bound_assets(kept, budget)
+        return out
 
     def _paged_ids(self, operation: str, list_key: str, id_key: str, pool_id: str) -> Iterator[str]:
         token: str | None = None

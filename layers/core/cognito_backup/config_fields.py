@@ -1,9 +1,10 @@
 """What a snapshot keeps of a pool's configuration: named fields only (an allowlist).
 
 Every describe answer (DescribeUserPool, GetUserPoolMfaConfig, DescribeUserPoolClient,
-DescribeIdentityProvider, DescribeResourceServer, DescribeUserPoolDomain) is reduced to the
-fields named here, structure by structure, before it reaches a snapshot. A field Cognito adds
-later is therefore dropped until someone decides to keep it, and a secret can only reach a
+DescribeIdentityProvider, DescribeResourceServer, DescribeUserPoolDomain, GetUICustomization,
+DescribeManagedLoginBrandingByClient, GetLogDeliveryConfiguration, DescribeRiskConfiguration)
+is reduced to the fields named here, structure by structure, before it reaches a snapshot. A
+field Cognito adds later is therefore dropped until someone decides to keep it, and a secret can only reach a
 backup by being named below. Each shape also lists the fields deliberately not kept, with the
 reason; `tests/unit/test_config_fields.py` walks botocore's model of each answer and fails
 when a field is in neither list.
@@ -14,10 +15,19 @@ Two secrets are replaced by what a rebuild needs to know about them (never their
 - the secret keys of an identity provider's `ProviderDetails` (`client_secret`, an Apple
   provider's `private_key`, and any key not named here) are dropped, and their names are
   listed under `ProviderDetailsOmitted`, so that a rebuild knows a secret must be supplied.
+
+Bytes (a managed login branding's asset files) are kept base64-encoded (`BASE64`), as the API
+carries them, up to `ASSET_BYTES_KEPT` for the whole pool: the configuration is one record, and a
+reader refuses a record line over 1 MiB (store.MAX_LINE_BYTES), while a branding may hold 40
+assets of up to a million characters each. The assets beyond it are named under `AssetsOmitted`
+(`bound_assets`), for a rebuild to list. A UI customisation's logo is not kept at all:
+GetUICustomization answers only the URL Cognito serves it from (`ImageUrl`), kept as a reference
+a rebuild lists.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +45,14 @@ class MapKeys:
     omitted_as: str
 
 
-Spec: TypeAlias = "bool | MapKeys | Mapping[str, Spec]"
+@dataclass(frozen=True)
+class Base64:
+    """Bytes (a blob of the API), kept as base64 text."""
+
+
+BASE64 = Base64()
+
+Spec: TypeAlias = "bool | MapKeys | Base64 | Mapping[str, Spec]"
 
 
 @dataclass(frozen=True)
@@ -304,6 +321,113 @@ DOMAIN = Shape(
 )
 
 
+UI_CUSTOMIZATION = Shape(
+    kept={
+        "UserPoolId": KEEP,
+        "ClientId": KEEP,  # "ALL": the pool-wide one
+        "CSS": KEEP,
+        "CSSVersion": KEEP,
+        # Where Cognito serves the logo from; the image's bytes are in no answer (a reference).
+        "ImageUrl": KEEP,
+        "LastModifiedDate": KEEP,
+        "CreationDate": KEEP,
+    },
+    not_kept={},
+)
+
+MANAGED_LOGIN_BRANDING = Shape(
+    kept={
+        "ManagedLoginBrandingId": KEEP,
+        "UserPoolId": KEEP,
+        "UseCognitoProvidedValues": KEEP,
+        "Settings": KEEP,  # a free-form JSON document (colours, layout, fonts)
+        "Assets": {
+            "Category": KEEP,
+            "ColorMode": KEEP,
+            "Extension": KEEP,
+            "Bytes": BASE64,
+            "ResourceId": KEEP,
+        },
+        "CreationDate": KEEP,
+        "LastModifiedDate": KEEP,
+    },
+    not_kept={},
+)
+
+LOG_DELIVERY = Shape(
+    kept={
+        "UserPoolId": KEEP,
+        "LogConfigurations": {
+            "LogLevel": KEEP,
+            "EventSource": KEEP,
+            "CloudWatchLogsConfiguration": {"LogGroupArn": KEEP},
+            "S3Configuration": {"BucketArn": KEEP},
+            "FirehoseConfiguration": {"StreamArn": KEEP},
+        },
+    },
+    not_kept={},
+)
+
+_NOTIFY_EMAIL: Mapping[str, Spec] = {"Subject": KEEP, "HtmlBody": KEEP, "TextBody": KEEP}
+_TAKEOVER_ACTION: Mapping[str, Spec] = {"Notify": KEEP, "EventAction": KEEP}
+
+RISK_CONFIGURATION = Shape(
+    kept={
+        "UserPoolId": KEEP,
+        "ClientId": KEEP,  # "ALL": the pool-wide one
+        "CompromisedCredentialsRiskConfiguration": {
+            "EventFilter": KEEP,
+            "Actions": {"EventAction": KEEP},
+        },
+        "AccountTakeoverRiskConfiguration": {
+            "NotifyConfiguration": {
+                "From": KEEP,
+                "ReplyTo": KEEP,
+                "SourceArn": KEEP,  # an SES identity: a reference a rebuild checks
+                "BlockEmail": _NOTIFY_EMAIL,
+                "NoActionEmail": _NOTIFY_EMAIL,
+                "MfaEmail": _NOTIFY_EMAIL,
+            },
+            "Actions": {
+                "LowAction": _TAKEOVER_ACTION,
+                "MediumAction": _TAKEOVER_ACTION,
+                "HighAction": _TAKEOVER_ACTION,
+            },
+        },
+        "RiskExceptionConfiguration": {"BlockedIPRangeList": KEEP, "SkippedIPRangeList": KEEP},
+        "LastModifiedDate": KEEP,
+    },
+    not_kept={},
+)
+
+
+# Base64 characters of branding assets one snapshot keeps (all clients together): far under the
+# 1 MiB a record line may hold, with the rest of the configuration beside it.
+ASSET_BYTES_KEPT = 512 * 1024
+ASSETS_OMITTED = "AssetsOmitted"
+
+
+def bound_assets(branding: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
+    """`branding` (as kept) with as many of its assets' bytes as `budget` characters allow, the
+    smallest first; the others are named under ASSETS_OMITTED (category, colour mode, extension).
+    Answers the budget left."""
+    assets = list(branding.get("Assets") or [])
+    kept, omitted = [], []
+    for asset in sorted(assets, key=lambda a: len(str(a.get("Bytes") or ""))):
+        size = len(str(asset.get("Bytes") or ""))
+        if size <= budget:
+            kept.append(asset)
+            budget -= size
+        else:
+            omitted.append({k: asset[k] for k in ("Category", "ColorMode", "Extension") if k in asset})
+    out = dict(branding)
+    if assets:
+        out["Assets"] = [a for a in assets if a in kept]
+    if omitted:
+        out[ASSETS_OMITTED] = omitted
+    return out, budget
+
+
 def _plain(value: Any) -> Any:
     """A kept value as JSON: dates as ISO-8601, containers copied."""
     if isinstance(value, datetime | date):
@@ -320,6 +444,9 @@ def _kept(value: Any, spec: Spec) -> Any:
         return [_kept(item, spec) for item in value]
     if isinstance(spec, bool):
         return _plain(value)
+    if isinstance(spec, Base64):
+        raw = value if isinstance(value, bytes | bytearray) else str(value).encode()
+        return base64.b64encode(raw).decode("ascii")
     if not isinstance(value, dict):
         return None  # a structure was expected: an answer of another shape keeps nothing here
     if isinstance(spec, MapKeys):

@@ -126,6 +126,19 @@ def project_restore(
     )
 
 
+# What a drill leaves out of its scratch pool on purpose: not "not carried over".
+_NOT_DRILLED = frozenset(
+    {
+        "ui_customization",
+        "ui_image",
+        "managed_login_branding",
+        "log_delivery",
+        "risk_configuration",
+        "risk_notify",
+    }
+)
+
+
 class DrillRecord(BaseModel):
     """`<prefix>/<pool>/drills/<drill id>.json`: written at each step, final once finished."""
 
@@ -305,6 +318,12 @@ class Drill:
         plan.create_pool["UserPoolTags"] = {**plan.create_pool["UserPoolTags"], DRILL_TAG: record.drill_id}
         # A domain prefix is global and the source still holds it: a drill takes none.
         plan.domain = None
+        # Nor what only signing-in users see or what writes outside the pool: the hosted UI's
+        # looks (no domain to show them on), log delivery (a scratch pool's logs must not land
+        # in production's destinations) and threat protection. A drill proves the users.
+        plan.ui_customizations, plan.managed_login_brandings = [], []
+        plan.log_delivery, plan.risk_configurations = None, []
+        plan.references = [r for r in plan.references if r.kind not in _NOT_DRILLED]
         result = Builder(self.gw).build(plan)
         record.counts.not_carried_over = len(result.references)
         return result.user_pool_id

@@ -97,6 +97,13 @@ class BucketNotFoundError(BackupError):
     pass
 
 
+class NotConfiguredError(BackupError):
+    """An optional setting that is not there (Cognito answers ResourceNotFound, e.g. an app
+    client without a managed login branding): the reader records none and goes on."""
+
+    scope: Scope = "record"
+
+
 class AccessDeniedError(BackupError):
     pass
 

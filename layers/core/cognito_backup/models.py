@@ -78,6 +78,13 @@ class PoolConfigRecord(_Record):
     identity_providers: list[dict[str, Any]] = Field(default_factory=list)
     resource_servers: list[dict[str, Any]] = Field(default_factory=list)
     domain: dict[str, Any] | None = None
+    # The hosted UI's customisation: the pool-wide one (ClientId "ALL") and each client's own.
+    ui_customizations: list[dict[str, Any]] = Field(default_factory=list)
+    # Managed login branding, by the (source) app client id it styles.
+    managed_login_brandings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    log_delivery: dict[str, Any] | None = None
+    # Threat protection (Plus feature plan only): pool-wide (ClientId "ALL") and each client's own.
+    risk_configurations: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # Incremental-only records: what disappeared since the base snapshot.

@@ -8,20 +8,27 @@ creates only what is missing. Users, groups and memberships are then the restore
 What cannot be carried over is listed, never dropped silently (`Reference`): Lambda triggers
 (the function must first allow the new pool to invoke it), SES identities and SMS roles of
 another Region or account, Pinpoint analytics, custom domains (a certificate and DNS), a prefix
-domain already taken, identity providers whose secret was (rightly) never backed up.
+domain already taken, identity providers whose secret was (rightly) never backed up, the hosted
+UI's logo (Cognito answers its URL, never its bytes), log destinations that the target cannot be
+known to reach (another Region or account), the SES identity threat protection notifies from.
+
+After the clients and the domain: the UI customisation (CSS; it needs a domain), each client's
+managed login branding (for its new client id), log delivery and the risk configuration (only
+on a pool with threat protection: the Plus plan with its add-on on).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .chain import open_view
-from .cognito import CognitoGateway
-from .config_fields import PROVIDER_DETAILS_OMITTED
-from .errors import BackupError, RestoreRefusedError, UsageError
+from .cognito import ALL_CLIENTS, CognitoGateway, threat_protection_on
+from .config_fields import ASSETS_OMITTED, PROVIDER_DETAILS_OMITTED
+from .errors import BackupError, CognitoError, RestoreRefusedError, UsageError
 from .models import PoolConfigRecord
 from .restore.preflight import check_verdicts
 from .restore_models import RestoreOptions
@@ -77,6 +84,12 @@ _CLIENT_SETTINGS = (
     "RefreshTokenRotation",
 )
 
+_RISK_SETTINGS = (
+    "CompromisedCredentialsRiskConfiguration",
+    "AccountTakeoverRiskConfiguration",
+    "RiskExceptionConfiguration",
+)
+
 _MFA_SETTINGS = (
     "SmsMfaConfiguration",
     "SoftwareTokenMfaConfiguration",
@@ -92,7 +105,9 @@ _IMPLICIT_ATTRIBUTES = frozenset({"sub", "identities"})
 class Reference:
     """Something of the source the target does not get, and what to do about it."""
 
-    kind: str  # lambda_trigger | email | sms | analytics | domain | identity_provider | client_provider
+    # lambda_trigger | email | sms | analytics | domain | identity_provider | client_provider |
+    # ui_customization | ui_image | managed_login_branding | log_delivery | risk_configuration | risk_notify
+    kind: str
     name: str  # the setting or resource, never a user
     reason: str
 
@@ -114,6 +129,15 @@ class Blueprint:
     clients: list[tuple[str, dict[str, Any]]]  # (old client id, CreateUserPoolClient arguments)
     domain: dict[str, Any] | None
     references: list[Reference] = field(default_factory=list)
+    # (old client id, or "ALL" for the pool-wide one; the call's arguments but the ids)
+    ui_customizations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    managed_login_brandings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    log_delivery: list[dict[str, Any]] | None = None  # SetLogDeliveryConfiguration's LogConfigurations
+    risk_configurations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    client_names: dict[str, str] = field(default_factory=dict)  # old client id -> its name
+
+    def name_of(self, client_id: str) -> str:
+        return "the pool" if client_id == ALL_CLIENTS else self.client_names.get(client_id, client_id)
 
     def summary(self) -> dict[str, Any]:
         """What the dry run shows: names and settings, never a secret (none is held)."""
@@ -127,6 +151,10 @@ class Blueprint:
             "identity_providers": [p["ProviderName"] for p in self.identity_providers],
             "app_clients": [c["ClientName"] for _, c in self.clients],
             "domain": (self.domain or {}).get("Domain"),
+            "ui_customizations": [self.name_of(c) for c, _ in self.ui_customizations],
+            "managed_login_brandings": [self.name_of(c) for c, _ in self.managed_login_brandings],
+            "log_delivery": [c["EventSource"] for c in self.log_delivery or []],
+            "risk_configurations": [self.name_of(c) for c, _ in self.risk_configurations],
             "not_carried_over": [r.as_dict() for r in self.references],
         }
 
@@ -147,6 +175,17 @@ class BuildResult:
             "created": self.created,
             "not_carried_over": [r.as_dict() for r in self.references],
         }
+
+
+def _assets(args: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateManagedLoginBranding's arguments with each asset's bytes back from base64."""
+    out = dict(args)
+    if args.get("Assets"):
+        out["Assets"] = [
+            {**a, "Bytes": base64.b64decode(a["Bytes"])} if a.get("Bytes") else dict(a)
+            for a in args["Assets"]
+        ]
+    return out
 
 
 def _arn_place(arn: str) -> tuple[str, str]:
@@ -310,7 +349,7 @@ def blueprint(
     create, references = _pool_arguments(config.user_pool, pool_name, snapshot_id, region, account)
     mfa = _mfa_arguments(config.mfa_config, account, references)
     providers, missing = _providers(list(config.identity_providers), idp_secrets or {}, references)
-    return Blueprint(
+    plan = Blueprint(
         pool_name=pool_name,
         snapshot_id=snapshot_id,
         region=region,
@@ -324,7 +363,104 @@ def blueprint(
         clients=_clients(list(config.app_clients), missing, references),
         domain=_domain(config.domain, references),
         references=references,
+        client_names={str(c["ClientId"]): str(c["ClientName"]) for c in config.app_clients},
     )
+    _looks(plan, config)
+    source = _arn_place(str(config.user_pool.get("Arn") or ""))
+    plan.log_delivery = _log_delivery(config.log_delivery, source, (region, account), references)
+    if threat_protection_on(create):
+        plan.risk_configurations = [
+            (str(r.get("ClientId") or ALL_CLIENTS), _risk(r, plan, (region, account)))
+            for r in config.risk_configurations
+        ]
+    elif config.risk_configurations:
+        reason = "threat protection is off in the new pool (not the Plus plan with its add-on on)"
+        references.append(Reference("risk_configuration", "the pool", reason))
+    return plan
+
+
+def _looks(plan: Blueprint, config: PoolConfigRecord) -> None:
+    """The UI customisations and brandings: CSS is carried, a logo only as a reference (no
+    answer holds its bytes); a branding's assets are carried, as the snapshot holds their bytes."""
+    for ui in config.ui_customizations:
+        client = str(ui.get("ClientId") or ALL_CLIENTS)
+        if ui.get("ImageUrl"):
+            reason = (
+                "the logo is not carried (Cognito answers only the URL it serves it from, ImageUrl): "
+                "download it and set it with set-ui-customization --image-file"
+            )
+            plan.references.append(Reference("ui_image", plan.name_of(client), reason))
+        if ui.get("CSS"):
+            plan.ui_customizations.append((client, {"CSS": ui["CSS"]}))
+    for client, branding in sorted(config.managed_login_brandings.items()):
+        for asset in branding.get(ASSETS_OMITTED) or []:
+            name = f"{plan.name_of(client)}/{asset.get('Category')}-{asset.get('ColorMode')}"
+            reason = (
+                "the image was beyond what a snapshot keeps of branding assets: set it with "
+                "update-managed-login-branding"
+            )
+            plan.references.append(Reference("managed_login_branding", name, reason))
+        args: dict[str, Any] = {"UseCognitoProvidedValues": bool(branding.get("UseCognitoProvidedValues"))}
+        if not args["UseCognitoProvidedValues"]:
+            if branding.get("Settings") is not None:
+                args["Settings"] = branding["Settings"]
+            if branding.get("Assets"):
+                args["Assets"] = [dict(a) for a in branding["Assets"]]
+        plan.managed_login_brandings.append((client, args))
+
+
+_LOG_DESTINATIONS = {
+    "CloudWatchLogsConfiguration": ("LogGroupArn", "a CloudWatch Logs group"),
+    "S3Configuration": ("BucketArn", "an S3 bucket"),
+    "FirehoseConfiguration": ("StreamArn", "a Firehose stream"),
+}
+
+
+def _log_delivery(
+    logs: Mapping[str, Any] | None,
+    source: tuple[str, str],
+    target: tuple[str, str],
+    references: list[Reference],
+) -> list[dict[str, Any]] | None:
+    """The log configurations the target can honour: all of them in the source's own Region and
+    account; elsewhere only those whose destination ARN names the target's Region and account
+    (an S3 bucket's ARN names neither, so it is listed). The others are listed, never dropped."""
+    out: list[dict[str, Any]] = []
+    for config in (logs or {}).get("LogConfigurations") or []:
+        kind = next((k for k in _LOG_DESTINATIONS if config.get(k)), None)
+        if kind is None:
+            continue
+        key, what = _LOG_DESTINATIONS[kind]
+        arn = str(config[kind].get(key) or "")
+        if source != target and _arn_place(arn) != target:
+            reason = (
+                f"{what} of the source Region or account ({arn}): create one here and "
+                "set-log-delivery-configuration"
+            )
+            references.append(Reference("log_delivery", str(config.get("EventSource")), reason))
+            continue
+        out.append(dict(config))
+    return out or None
+
+
+def _risk(risk: Mapping[str, Any], plan: Blueprint, target: tuple[str, str]) -> dict[str, Any]:
+    """SetRiskConfiguration's settings; an SES identity the target cannot use is listed, and the
+    notifications that needed it are switched off (Cognito refuses Notify without one)."""
+    client = str(risk.get("ClientId") or ALL_CLIENTS)
+    args = {k: risk[k] for k in _RISK_SETTINGS if risk.get(k)}
+    takeover = dict(args.get("AccountTakeoverRiskConfiguration") or {})
+    source_arn = str((takeover.get("NotifyConfiguration") or {}).get("SourceArn") or "")
+    if source_arn and _arn_place(source_arn) != target:
+        reason = (
+            "an SES identity of another Region or account notifies users of risky sign-ins: "
+            "notifications are off until one is set here"
+        )
+        plan.references.append(Reference("risk_notify", plan.name_of(client), reason))
+        del takeover["NotifyConfiguration"]
+        actions = takeover.get("Actions") or {}
+        takeover["Actions"] = {k: {**v, "Notify": False} for k, v in actions.items()}
+        args["AccountTakeoverRiskConfiguration"] = takeover
+    return args
 
 
 def plan_from_snapshot(
@@ -435,7 +571,73 @@ class Builder:
             client_ids[old_id] = str(by_name[args["ClientName"]])
         if plan.domain:
             created["domain"] = self._domain(pool_id, plan.domain, references)
+        created.update(self._settings(plan, pool_id, client_ids, references))
         return BuildResult(pool_id, created_pool, client_ids, created, references)
+
+    def _settings(
+        self, plan: Blueprint, pool_id: str, client_ids: Mapping[str, str], references: list[Reference]
+    ) -> dict[str, int]:
+        """The looks, log delivery and threat protection, once the clients and domain exist.
+        Each is a set (or a create that finds its own), so a run again converges; one Cognito
+        refuses is listed with its reason, and the rest go on."""
+        done = {
+            "ui_customizations": 0,
+            "managed_login_brandings": 0,
+            "log_delivery": 0,
+            "risk_configurations": 0,
+        }
+
+        def ids(client: str) -> dict[str, str] | None:
+            if client == ALL_CLIENTS:
+                return {"UserPoolId": pool_id}
+            new = client_ids.get(client)
+            return {"UserPoolId": pool_id, "ClientId": new} if new else None
+
+        steps: list[tuple[str, str, str, str, dict[str, Any]]] = [
+            ("ui_customizations", "ui_customization", "set_ui_customization", c, a)
+            for c, a in plan.ui_customizations
+        ]
+        steps += [
+            (
+                "managed_login_brandings",
+                "managed_login_branding",
+                "create_managed_login_branding",
+                c,
+                _assets(a),
+            )
+            for c, a in plan.managed_login_brandings
+        ]
+        if plan.log_delivery:
+            steps.append(
+                (
+                    "log_delivery",
+                    "log_delivery",
+                    "set_log_delivery_configuration",
+                    ALL_CLIENTS,
+                    {"LogConfigurations": plan.log_delivery},
+                )
+            )
+        steps += [
+            ("risk_configurations", "risk_configuration", "set_risk_configuration", c, a)
+            for c, a in plan.risk_configurations
+        ]
+        for counter, kind, operation, client, args in steps:
+            where = ids(client)
+            name = plan.name_of(client)
+            if where is None:
+                references.append(Reference(kind, name, "its app client was not recreated"))
+                continue
+            try:
+                self.gw.call(operation, **{**where, **args})
+            except CognitoError as exc:
+                if exc.code != "ManagedLoginBrandingExistsException":  # made by an earlier run
+                    references.append(Reference(kind, name, f"not set: {exc}"))
+                continue
+            except BackupError as exc:
+                references.append(Reference(kind, name, f"not set: {exc}"))
+                continue
+            done[counter] += 1
+        return done
 
     def _domain(self, pool_id: str, domain: dict[str, Any], references: list[Reference]) -> int:
         answer = self.gw.call("describe_user_pool_domain", Domain=domain["Domain"])
