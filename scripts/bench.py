@@ -177,7 +177,7 @@ def child_restore(manifest_key: str, target_pool_id: str, tuning: dict[str, Any]
         "base_rss_mb": base,
         "status": report.status,
         "counts": report.counts.model_dump(),
-        "failures": len(report.failures),
+        "failures": report.totals.failures,
         "first_failure": report.failures[0].reason if report.failures else None,
         "client": {"calls": gateway.stats.calls, "throttled": gateway.stats.throttled},
         "timeline": _timeline_summary(),
