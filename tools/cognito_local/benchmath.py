@@ -125,17 +125,19 @@ def misses(measurements: Iterable[Measurement]) -> list[str]:
     return found
 
 
-def memory_misses(operation: str, runs: list[Measurement]) -> list[str]:
-    """Peak memory of the largest pool within MEMORY_GROWTH_MAX_MB of the smallest."""
+def memory_misses(
+    operation: str, runs: list[Measurement], limit_mb: float = MEMORY_GROWTH_MAX_MB
+) -> list[str]:
+    """Peak memory of the largest pool within `limit_mb` of the smallest."""
     if len(runs) < 2:
         return []
     small = min(runs, key=lambda m: m.users)
     large = max(runs, key=lambda m: m.users)
     growth = large.peak_rss_mb - small.peak_rss_mb
-    if growth > MEMORY_GROWTH_MAX_MB:
+    if growth > limit_mb:
         return [
             f"{operation}: peak memory grows {growth:.1f} MB from {small.users:,} to {large.users:,} users "
-            f"(target within {MEMORY_GROWTH_MAX_MB:g} MB)"
+            f"(target within {limit_mb:g} MB)"
         ]
     return []
 
