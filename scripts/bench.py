@@ -235,6 +235,7 @@ class Bench:
         self.quotas: dict[str, float] = {}
         self.tuning: dict[str, Any] = json.loads(args.tuning or "{}")
         self.log = sys.stderr
+        self.load: list[float] = []
 
     def say(self, text: str) -> None:
         print(text, file=self.log, flush=True)
@@ -498,6 +499,7 @@ class Bench:
             self.tuning["unpaced"] = True
         self.quotas = dict(DEFAULT_QUOTAS)
         started = time.perf_counter()
+        self.load = [os.getloadavg()[0]]
         with LocalAws(latency=latency, strict=strict) as aws:
             self.aws = aws
             session = local_session()
@@ -528,6 +530,7 @@ class Bench:
                 with self.fast():
                     restore_memory.append(self.restore(users))
         took = time.perf_counter() - started
+        self.load.append(os.getloadavg()[0])
 
         found = [] if a.moto_speed else misses(runs)
         found += [
@@ -560,7 +563,10 @@ class Bench:
             f"Machine: {machine()}  ",
             f"Server: `LocalAws(latency={0.0 if a.moto_speed else a.latency}, strict={not a.moto_speed})`, "
             f"default quotas; pools: {GROUPS} groups, users in 0-2 groups plus one group of a quarter of the "
-            f"pool, {int(CONFIRMED_SHARE * 100)} % CONFIRMED; run took {took / 60:.1f} min"
+            f"pool, {int(CONFIRMED_SHARE * 100)} % CONFIRMED; listing index on; "
+            f"run took {took / 60:.1f} min; "
+            f"load average (1 min) {self.load[0]:.1f} at the start, {self.load[-1]:.1f} at the end "
+            f"({os.cpu_count()} CPUs, shared with other work)"
             + (f"; tuning {json.dumps(self.tuning)}" if self.tuning else ""),
             "",
             table(runs),
