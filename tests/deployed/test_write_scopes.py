@@ -27,6 +27,7 @@ from cognito_backup.store import (
     checkpoint_key,
     join_key,
     part_key,
+    report_part_key,
     snapshot_dir,
     standby_key,
 )
@@ -63,6 +64,10 @@ def validation_report(directory: str) -> str:
 
 def restore_report(directory: str) -> str:
     return f"{directory}{RESTORE_REPORT_PREFIX}{TARGET}-20261203T050000Z.json"
+
+
+def restore_report_part(directory: str) -> str:
+    return report_part_key(restore_report(directory), "sub_map", 1)
 
 
 def export_checkpoint(kind: str, pool: str = POOL) -> str:
@@ -127,6 +132,7 @@ FULL_EXPORT: list[Row] = [
     ("PutObject", manifest(OTHER_FULL), DENIED, "another pool's snapshot"),
     ("PutObject", export_checkpoint("full", OTHER_POOL), DENIED, "another pool's checkpoint"),
     ("PutObject", restore_report(FULL), DENIED, "a restore report"),
+    ("PutObject", restore_report_part(FULL), DENIED, "a restore report's part"),
     ("PutObject", validation_report(FULL), DENIED, "a validation report"),
     ("PutObject", RESTORE_CHECKPOINT, DENIED, "a restore checkpoint"),
     ("PutObject", STANDBY_MARKER, DENIED, "the standby marker"),
@@ -150,6 +156,7 @@ INCREMENTAL_EXPORT: list[Row] = [
     ("DeleteObject", part_key(WORK, "state", 1), ALLOWED, "its working state index"),
     ("PutObject", restore_report(INCREMENTAL), DENIED, "a restore report"),
     ("PutObject", restore_report(FULL), DENIED, "a restore report beside a full"),
+    ("PutObject", restore_report_part(FULL), DENIED, "a restore report's part"),
     (
         "PutObject",
         manifest(snapshot_dir(PREFIX, OTHER_POOL, "incremental", "20261203T040000Z")),
@@ -171,6 +178,7 @@ VALIDATOR: list[Row] = [
     ("PutObject", manifest(FULL), DENIED, "a manifest"),
     ("PutObject", part(FULL), DENIED, "a part"),
     ("PutObject", restore_report(FULL), DENIED, "a restore report"),
+    ("PutObject", restore_report_part(FULL), DENIED, "a restore report's part"),
     ("PutObject", export_checkpoint("full"), DENIED, "an export checkpoint"),
     ("PutObject", validation_report(OTHER_FULL), DENIED, "another pool's report"),
     ("PutObject", FULL + "x/" + MANIFEST_NAME, DENIED, "a manifest-like key deeper in a snapshot"),
@@ -183,6 +191,9 @@ VALIDATOR: list[Row] = [
 RESTORE: list[Row] = [
     ("PutObject", restore_report(FULL), ALLOWED, "its report beside a full"),
     ("PutObject", restore_report(INCREMENTAL), ALLOWED, "its report beside an incremental"),
+    ("PutObject", restore_report_part(FULL), ALLOWED, "its report's part beside a full"),
+    ("PutObject", restore_report_part(INCREMENTAL), ALLOWED, "its report's part beside an incremental"),
+    ("PutObject", restore_report_part(OTHER_FULL), DENIED, "another pool's report part"),
     ("PutObject", validation_report(FULL), ALLOWED, "the verdict of a never-validated snapshot"),
     ("PutObjectTagging", manifest(INCREMENTAL), ALLOWED, "that verdict's tag"),
     ("PutObject", RESTORE_CHECKPOINT, ALLOWED, "its checkpoint"),
@@ -212,6 +223,7 @@ DRILL_RECORD = drill_key(PREFIX, POOL, "20261203T040000Z-abc123")
 DRILL: list[Row] = [
     ("PutObject", DRILL_RECORD, ALLOWED, "its record"),
     ("PutObject", restore_report(FULL), ALLOWED, "the report of its restore"),
+    ("PutObject", restore_report_part(FULL), ALLOWED, "a part of the report of its restore"),
     ("PutObject", validation_report(INCREMENTAL), ALLOWED, "the verdict of a never-validated snapshot"),
     ("PutObjectTagging", manifest(FULL), ALLOWED, "that verdict's tag"),
     ("PutObject", RESTORE_CHECKPOINT, ALLOWED, "its restore's checkpoint"),

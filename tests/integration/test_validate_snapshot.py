@@ -256,8 +256,15 @@ def test_fresh_export_of_a_live_pool_passes(moto: Moto, prefix: str) -> None:
 def test_revalidation_does_not_count_reports_as_strays(store: SnapshotStore, snapshot: str) -> None:
     validate_snapshot(store, snapshot)
     store.put_json(manifest_dir(snapshot) + "restore-report-20261122T000000Z.json", {"ok": True})
+    store.put_bytes(manifest_dir(snapshot) + "restore-report-20261122T000000Z-sub_map-00001.ndjson.gz", b"")
 
     assert validate_snapshot(store, snapshot).valid
+
+
+def test_a_report_like_data_part_is_still_a_stray(store: SnapshotStore, snapshot: str) -> None:
+    store.put_bytes(manifest_dir(snapshot) + "restore-report-x-users-00001.jsonl.gz", b"")
+
+    assert not validate_snapshot(store, snapshot).valid
 
 
 def test_clean_snapshot_in_unversioned_bucket_passes(plain_store: SnapshotStore, plain_snapshot: str) -> None:

@@ -60,21 +60,25 @@ def test_targets() -> None:
     good = [
         run(wall=10.0, ceiling_s=9.5),
         run(users=20000, wall=40.0, ceiling_s=37.0, peak_rss_mb=72.0),
-        run("restore", wall=200.0, ceiling_s=180.0),
+        run("restore", wall=200.0, ceiling_s=192.0),
+        run("export (CLI, process start included)", users=3000, wall=5.0, ceiling_s=4.3, peak_rss_mb=0.0),
+        run("export (CLI, process start included)", users=20000, wall=25.0, ceiling_s=23.8, peak_rss_mb=0.0),
     ]
     assert misses(good) == []
 
     bad = [
         run(wall=10.0, ceiling_s=8.0, throttled=3),  # 80 %, 1 % throttled
         run(users=20000, wall=40.0, ceiling_s=37.0, peak_rss_mb=80.0),  # +10 MB
-        run("restore", wall=200.0, ceiling_s=160.0, ok=False, note="2 failures"),  # 80 %, incomplete
+        run("restore", wall=200.0, ceiling_s=180.0, ok=False, note="2 failures"),  # 90 %, incomplete
+        run("export (CLI, process start included)", users=20000, wall=25.0, ceiling_s=23.0, peak_rss_mb=0.0),
     ]
     found = misses(bad)
-    assert len(found) == 5
+    assert len(found) == 6, found
     assert any("80.0 % of the ceiling (target 90 %)" in f for f in found)
     assert any("1.00 % of calls throttled" in f for f in found)
     assert any("grows 10.0 MB from 5,000 to 20,000" in f for f in found)
-    assert any("restore 5,000: 80.0 %" in f and "target 85 %" in f for f in found)
+    assert any("restore 5,000: 90.0 %" in f and "target 95 %" in f for f in found)
+    assert any("CLI, process start included) 20,000: 92.0 %" in f and "target 95 %" in f for f in found)
     assert any("2 failures" in f for f in found)
 
 

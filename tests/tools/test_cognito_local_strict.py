@@ -245,3 +245,22 @@ def test_admit_http_reads_operation_region_and_account_from_the_request(
     assert e.admit_http(other_account, body) is None
     assert e.admit_http({"X-Amz-Target": "DynamoDB_20120810.Scan"}, b"{}") is None
     assert e.stats()["operations"] == {"ListUsers": {"calls": 3, "throttled": 1, "invalid": 0}}
+
+
+def test_memberships_can_share_user_update_s_budget_for_the_other_world() -> None:
+    # Given 25 UserUpdate tokens spent on disables
+    e = engine(quotas={"UserUpdate": 25, "UserResourceUpdate": 25})
+    for _ in range(25):
+        assert admit(e, "AdminDisableUser", Username="u") is None
+
+    # Then memberships still pass (their own budget), until they are told to share UserUpdate's
+    assert admit(e, "AdminAddUserToGroup", Username="u", GroupName="g") is None
+    e.memberships_in("UserUpdate")
+    assert code(admit(e, "AdminAddUserToGroup", Username="u", GroupName="g")) == "TooManyRequestsException"
+    removal = admit(e, "AdminRemoveUserFromGroup", Username="u", GroupName="g")
+    assert code(removal) == "TooManyRequestsException"
+    assert e.stats()["categories"]["UserUpdate"]["throttled"] == 2
+    e.memberships_in("UserResourceUpdate")
+    assert admit(e, "AdminAddUserToGroup", Username="u", GroupName="g") is None
+    with pytest.raises(ValueError):
+        e.memberships_in("UserCreation")

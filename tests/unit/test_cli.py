@@ -150,3 +150,40 @@ def test_forget_names_nobody_is_a_usage_error_that_touches_nothing(monkeypatch: 
     code, out, err = run(["forget", "--bucket", "b", "--user-pool-id", "us-east-1_X"])
     assert code == 2 and out == ""
     assert err == "error: name at least one person: --username U or --sub S (repeatable)\n"
+
+
+def test_restore_json_prints_the_report_with_its_per_user_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from cognito_backup import restore
+    from cognito_backup.models import utcnow
+    from cognito_backup.restore_models import ReportTotals, RestoreFailure, RestoreReport
+
+    def fake_restore(gateway: Any, store: Any, key: str, target: str, **kwargs: Any) -> RestoreReport:
+        return RestoreReport(
+            status="failed",
+            manifest_key=key,
+            snapshot_id="s",
+            source_user_pool_id="us-east-1_A",
+            target_user_pool_id=target,
+            conflict_policy="skip",
+            password_strategy="random-confirmed",
+            started_at=utcnow(),
+            sub_map={"old-1": "new-1", "old-2": "new-2"},
+            failures=[RestoreFailure(username="u1", reason="refused")],
+            totals=ReportTotals(sub_map=2, failures=1),
+        )
+
+    monkeypatch.setattr(restore, "run_restore", fake_restore)
+    monkeypatch.setattr(cli, "_clients", lambda args: None)
+    monkeypatch.setattr(cli, "_gateway", lambda clients: None)
+    monkeypatch.setattr(cli, "_store", lambda args, clients: None)
+    target = ["--target-user-pool-id", "us-east-1_B"]
+    argv = ["restore", "--bucket", "b", "--manifest", "k/manifest.json", *target]
+    code, out, _ = run([*argv, "--json"])
+
+    printed = json.loads(out)
+    assert code == 1 and printed["status"] == "failed" and printed["schema_version"] == 2
+    assert printed["sub_map"] == {"old-1": "new-1", "old-2": "new-2"}
+    assert printed["failures"] == [{"username": "u1", "group": None, "reason": "refused"}]
+    assert printed["skipped"] == [] and printed["username_map"] == {} and printed["totals"]["sub_map"] == 2

@@ -19,9 +19,14 @@ from dataclasses import dataclass, field
 
 PAGE = 60  # Cognito's largest page for ListUsers / ListUsersInGroup / ListGroups
 
-# The issue's targets.
+# The issues' targets. Issue 7: an export's run itself at 90 % of the ceiling. Issue 15: the
+# CLI's export, process start included, at 85 % for a small pool (3,000 users: a few seconds,
+# so the start weighs) and 95 % from 20,000 users; a restore at 95 % (was 85 %, issue 7).
 EXPORT_MIN_PERCENT = 90.0
-RESTORE_MIN_PERCENT = 85.0
+CLI_EXPORT_MIN_PERCENT = 95.0
+CLI_EXPORT_SMALL_MIN_PERCENT = 85.0
+CLI_EXPORT_LARGE_USERS = 20_000
+RESTORE_MIN_PERCENT = 95.0
 THROTTLED_MAX_PERCENT = 1.0
 MEMORY_GROWTH_MAX_MB = 5.0
 
@@ -102,8 +107,14 @@ class Measurement:
         return max(0.0, self.peak_rss_mb - self.base_rss_mb)
 
 
-def _target(operation: str) -> float:
-    return EXPORT_MIN_PERCENT if operation == "export" else RESTORE_MIN_PERCENT
+def target_percent(operation: str, users: int) -> float:
+    """The least % of the ceiling a run must reach: by operation ("export", "export (CLI...)",
+    "restore...") and, for the CLI's export, pool size."""
+    if operation == "export":
+        return EXPORT_MIN_PERCENT
+    if operation.startswith("export"):
+        return CLI_EXPORT_MIN_PERCENT if users >= CLI_EXPORT_LARGE_USERS else CLI_EXPORT_SMALL_MIN_PERCENT
+    return RESTORE_MIN_PERCENT
 
 
 def misses(measurements: Iterable[Measurement]) -> list[str]:
@@ -115,27 +126,31 @@ def misses(measurements: Iterable[Measurement]) -> list[str]:
         label = f"{m.operation} {m.users:,}"
         if not m.ok:
             found.append(f"{label}: the run did not do the whole job ({m.note or 'counts differ'})")
-        if m.percent < _target(m.operation):
-            found.append(f"{label}: {m.percent:.1f} % of the ceiling (target {_target(m.operation):.0f} %)")
+        target = target_percent(m.operation, m.users)
+        if m.percent < target:
+            found.append(f"{label}: {m.percent:.1f} % of the ceiling (target {target:.0f} %)")
         if m.throttled_percent >= THROTTLED_MAX_PERCENT:
             limit = f"target < {THROTTLED_MAX_PERCENT:g} %"
             found.append(f"{label}: {m.throttled_percent:.2f} % of calls throttled ({limit})")
     for op, runs in by_op.items():
-        found.extend(memory_misses(op, runs))
+        if any(m.peak_rss_mb for m in runs):  # the CLI's runs measure no memory
+            found.extend(memory_misses(op, runs))
     return found
 
 
-def memory_misses(operation: str, runs: list[Measurement]) -> list[str]:
-    """Peak memory of the largest pool within MEMORY_GROWTH_MAX_MB of the smallest."""
+def memory_misses(
+    operation: str, runs: list[Measurement], limit_mb: float = MEMORY_GROWTH_MAX_MB
+) -> list[str]:
+    """Peak memory of the largest pool within `limit_mb` of the smallest."""
     if len(runs) < 2:
         return []
     small = min(runs, key=lambda m: m.users)
     large = max(runs, key=lambda m: m.users)
     growth = large.peak_rss_mb - small.peak_rss_mb
-    if growth > MEMORY_GROWTH_MAX_MB:
+    if growth > limit_mb:
         return [
             f"{operation}: peak memory grows {growth:.1f} MB from {small.users:,} to {large.users:,} users "
-            f"(target within {MEMORY_GROWTH_MAX_MB:g} MB)"
+            f"(target within {limit_mb:g} MB)"
         ]
     return []
 

@@ -132,7 +132,8 @@ class LocalAws:
 
     `strict=False` keeps latency, statistics and faults but turns quotas and validation off.
     `faults` injects Cognito's 500s, resets and throttling storms (storms need quotas); `clock`
-    times quotas and storms.
+    times quotas and storms. `index` (default on) answers ListUsers / ListUsersInGroup pages
+    from `listing`'s index while the server runs: moto's answers, in O(page) instead of O(pool).
     """
 
     def __init__(
@@ -146,7 +147,10 @@ class LocalAws:
         log_requests: bool = False,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
+        index: bool = True,
     ) -> None:
+        self.index = index
+        self._indexed = False
         self.engine = StrictEngine(
             latency=latency,
             quotas=quotas,
@@ -193,6 +197,11 @@ class LocalAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
+        if self.index and not self._indexed:
+            from . import listing
+
+            listing.install()
+            self._indexed = True
         app = StrictMiddleware(DomainDispatcherApplication(create_backend_app), self.engine)
         handler = WSGIRequestHandler if self._log_requests else QuietHandler
         self._server = make_server(self._host, self._port, app, threaded=True, request_handler=handler)
@@ -210,6 +219,11 @@ class LocalAws:
         if self._thread is not None:
             self._thread.join()
         self._thread = None
+        if self._indexed:
+            from . import listing
+
+            listing.uninstall()
+            self._indexed = False
 
     def __enter__(self) -> LocalAws:
         return self.start()
@@ -238,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each Cognito call")
     parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="CATEGORY=RPS")
     parser.add_argument("--lenient", action="store_true", help="no quotas, no validation (plain moto)")
+    parser.add_argument(
+        "--no-index", action="store_true", help="list users with moto's own O(pool) pages (no index)"
+    )
     faults = parser.add_argument_group("faults", "what real Cognito does now and then (default: nothing)")
     faults.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered 500")
     faults.add_argument(
@@ -277,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         log_requests=True,
         faults=chosen,
+        index=not args.no_index,
     )
     with local:
         key = local.signing_key()  # before the ready line: Ctrl-C after it must find us waiting

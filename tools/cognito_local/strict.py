@@ -104,6 +104,11 @@ _CATEGORY_OPERATIONS: Mapping[str, tuple[str, ...]] = {
 OPERATION_CATEGORY: Mapping[str, str] = {
     op: category for category, ops in _CATEGORY_OPERATIONS.items() for op in ops
 }
+# AWS's page does not say where group membership changes count (docs/architecture.md): the
+# table puts them in UserResourceUpdate; `StrictEngine.memberships_in("UserUpdate")` makes
+# them share UserUpdate's budget instead, for a benchmark of the other world.
+MEMBERSHIP_OPERATIONS = ("AdminAddUserToGroup", "AdminRemoveUserFromGroup")
+MEMBERSHIP_CATEGORIES = ("UserResourceUpdate", "UserUpdate")
 
 # Page-size ceilings: operation -> (parameter, maximum).
 PAGE_LIMITS: Mapping[str, tuple[str, int]] = {
@@ -350,6 +355,15 @@ class StrictEngine:
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._stats = _Stats()
         self._plan = FaultPlan(faults, origin=clock())
+        self.operation_category: dict[str, str] = dict(OPERATION_CATEGORY)
+
+    def memberships_in(self, category: str) -> None:
+        """Count AdminAddUserToGroup / AdminRemoveUserFromGroup in `category` from now on."""
+        if category not in MEMBERSHIP_CATEGORIES:
+            raise ValueError(f"memberships count in one of {MEMBERSHIP_CATEGORIES}, not {category!r}")
+        with self._lock:
+            for operation in MEMBERSHIP_OPERATIONS:
+                self.operation_category[operation] = category
 
     # -- faults --------------------------------------------------------------------------
 
@@ -449,7 +463,7 @@ class StrictEngine:
         injected into a call the service accepted (a refused call has no effect to lose)."""
         if self.latency > 0:
             self._sleep(self.latency)
-        category = OPERATION_CATEGORY.get(operation)
+        category = self.operation_category.get(operation)
         fault = self._plan.draw(operation, params)
         with self._lock:
             counts = [self._stats.operations.setdefault(operation, _Counts())]

@@ -297,6 +297,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .pacing import Deadline
     from .restore import RestoreOptions, run_restore
+    from .restore.report import write_whole_json
 
     if args.idp_secrets and not args.create_target_pool:
         raise UsageError("--idp-secrets goes with --create-target-pool")
@@ -329,12 +330,13 @@ def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ),
         deadline=Deadline.never(),
     )
-    data = report.model_dump(mode="json")
     lines = report.summary_lines()
     if rebuilt is not None:
-        data["rebuild"] = rebuilt
         lines = [*lines, *_rebuild_lines(rebuilt)]
-    _emit(args, out, data, lines)
+    if args.json:  # every per-user entry, read back from the report's parts as it is printed
+        write_whole_json(store, report, out, {"rebuild": rebuilt} if rebuilt is not None else None)
+    else:
+        _emit(args, out, None, lines)
     return 0 if report.status == "complete" else 1
 
 

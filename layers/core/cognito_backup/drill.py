@@ -377,8 +377,8 @@ class Drill:
         record.restore_report_key = report.report_key
         record.verified = report.verified
         record.differences = c.differences
-        record.failures = len(report.failures)
-        record.equal = report.status == "complete" and report.verified and not report.failures
+        record.failures = report.totals.failures
+        record.equal = report.status == "complete" and report.verified and not report.totals.failures
 
     def _fail(self, record: DrillRecord, exc: BaseException) -> None:
         record.error = type(exc).__name__

@@ -20,7 +20,18 @@ from pydantic import (
     model_validator,
 )
 
-REPORT_SCHEMA_VERSION = 1
+# 2: per-user sections streamed to report parts (`parts`, `totals`); the lists inline hold the
+# first `plan_limit` entries only (`sections_truncated`). Version 1 held them whole.
+REPORT_SCHEMA_VERSION = 2
+# The report's per-user sections, in the order a reader meets them (restore/report.py).
+ReportSection = Literal["failures", "skipped", "admin_action", "sub_map", "username_map"]
+REPORT_SECTIONS: tuple[ReportSection, ...] = (
+    "failures",
+    "skipped",
+    "admin_action",
+    "sub_map",
+    "username_map",
+)
 
 NOT_RESTORABLE = (
     "passwords (Cognito exports none: users reset theirs, see password_strategy)",
@@ -253,8 +264,43 @@ class RestorePlan(BaseModel):
     truncated: bool = Field(default=False, description="Some list was cut at plan_limit")
 
 
+class ReportPart(BaseModel):
+    """One gzipped JSON Lines object beside the report holding entries of one section.
+
+    Lines: failures {username, group, reason}; skipped and admin_action {username, reason};
+    sub_map {old_sub, new_sub}; username_map {old_username, new_username}. The same ids and
+    reasons as the inline lists, never an attribute value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    section: ReportSection
+    key: str
+    records: int
+    bytes: int
+    sha256: str
+
+
+class ReportTotals(BaseModel):
+    """How many entries each per-user section holds in all (inline and in the parts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failures: int = 0
+    skipped: int = 0
+    admin_action: int = 0
+    sub_map: int = 0
+    username_map: int = 0
+
+
 class RestoreReport(BaseModel):
-    """What a restore did (or, for a dry run, would do)."""
+    """What a restore did (or, for a dry run, would do).
+
+    The per-user sections (failures, skipped, admin_action, sub_map, username_map) of a finished
+    run are streamed to `parts` beside the report, every entry; inline they hold the first
+    `plan_limit` entries only, so that the report stays small however large the pool
+    (`totals` counts them all, `sections_truncated` says whether some are only in the parts).
+    """
 
     schema_version: int = REPORT_SCHEMA_VERSION
     status: RestoreStatus
@@ -297,6 +343,15 @@ class RestoreReport(BaseModel):
     )
     not_restorable: list[str] = Field(
         default_factory=lambda: list(NOT_RESTORABLE), description="What no restore can bring back"
+    )
+    totals: ReportTotals = Field(
+        default_factory=ReportTotals, description="Entries of each per-user section, inline or not"
+    )
+    parts: list[ReportPart] = Field(
+        default_factory=list, description="Every entry of the per-user sections, as JSON Lines parts"
+    )
+    sections_truncated: bool = Field(
+        default=False, description="Some per-user section holds inline only its first plan_limit entries"
     )
 
     def summary_lines(self) -> list[str]:
@@ -343,7 +398,7 @@ class RestoreReport(BaseModel):
             f"{c.failed} failed",
             f"  groups: {c.groups_created} created, {c.groups_updated} updated, {c.groups_failed} failed; "
             f"memberships: {c.memberships_added} added, {c.memberships_failed} failed",
-            f"  users needing an admin action: {len(self.admin_action)}",
+            f"  users needing an admin action: {self.totals.admin_action}",
         ]
         if self.mirror:
             lines.append(
@@ -360,8 +415,8 @@ class RestoreReport(BaseModel):
             )
             lines.append(f"  {check}")
         lines += [f"  failed: {f.username or f.group}: {f.reason}" for f in self.failures[:20]]
-        if len(self.failures) > 20:
-            lines.append(f"  ... and {len(self.failures) - 20} more failures (see the report)")
+        if self.totals.failures > 20:
+            lines.append(f"  ... and {self.totals.failures - 20} more failures (see the report)")
         if self.report_key:
             lines.append(f"  report: {self.report_key}")
         return lines
@@ -379,6 +434,16 @@ class RestoreOutcomes(BaseModel):
 
     def empty(self) -> bool:
         return not (self.failures or self.skipped or self.admin_action or self.sub_map or self.username_map)
+
+    def size(self) -> int:
+        """Entries held, all sections together."""
+        return (
+            len(self.failures)
+            + len(self.skipped)
+            + len(self.admin_action)
+            + len(self.sub_map)
+            + len(self.username_map)
+        )
 
     def merge(self, other: RestoreOutcomes) -> None:
         self.failures.extend(other.failures)

@@ -39,6 +39,9 @@ from .signing import ManifestSigning, SignatureState
 MANIFEST_NAME = "manifest.json"
 VALIDATION_REPORT_NAME = "validation-report.json"
 RESTORE_REPORT_PREFIX = "restore-report-"
+# A restore report's per-user sections (restore/report.py): gzipped JSON Lines beside the report,
+# named apart from data parts (`.jsonl.gz`), which no restore role may write.
+REPORT_PART_SUFFIX = ".ndjson.gz"
 VALIDATION_TAG = "validation"
 PART_SUFFIX = ".jsonl.gz"
 
@@ -137,6 +140,20 @@ def manifest_dir(manifest_key: str) -> str:
 
 def part_key(directory: str, kind: PartKind, seq: int) -> str:
     return f"{directory}{kind}-{seq:05d}{PART_SUFFIX}"
+
+
+def report_part_key(report_key: str, section: str, seq: int) -> str:
+    """`<dir>restore-report-<target>-<stamp>-<section>-<nnnnn>.ndjson.gz`, beside its report."""
+    return f"{report_key.removesuffix('.json')}-{section}-{seq:05d}{REPORT_PART_SUFFIX}"
+
+
+def is_restore_report_object(name: str) -> bool:
+    """A restore report or one of its parts, by its name in the snapshot's folder."""
+    return (
+        name.startswith(RESTORE_REPORT_PREFIX)
+        and "/" not in name
+        and (name.endswith(".json") or name.endswith(REPORT_PART_SUFFIX))
+    )
 
 
 def decompressed_limit(stored_bytes: int) -> int:

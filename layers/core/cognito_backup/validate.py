@@ -62,12 +62,12 @@ from .store import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
     PART_SUFFIX,
-    RESTORE_REPORT_PREFIX,
     VALIDATION_REPORT_NAME,
     VALIDATION_TAG,
     SnapshotStore,
     bounded_lines,
     decompressed_limit,
+    is_restore_report_object,
     manifest_dir,
 )
 from .store import MAX_LINE_BYTES as STORE_MAX_LINE_BYTES
@@ -652,7 +652,7 @@ class _Validator:
             name = key[len(self.dir) :]
             if key in listed or name in (MANIFEST_NAME, VALIDATION_REPORT_NAME):
                 continue
-            if name.startswith(RESTORE_REPORT_PREFIX) and name.endswith(".json") and "/" not in name:
+            if is_restore_report_object(name):
                 continue
             self.fail(key, f"{name}: stray object (in the snapshot's folder, not listed in the manifest)")
 

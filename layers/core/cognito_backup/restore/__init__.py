@@ -67,7 +67,7 @@ def run_restore(
             "users_considered": report.counts.users_considered,
             "users_created": report.counts.created,
             "users_failed": report.counts.failed,
-            "failures": len(report.failures),
+            "failures": report.totals.failures,
             "differences": report.counts.differences,
             "verified": report.verified,
             "memberships_added": report.counts.memberships_added,

@@ -52,6 +52,10 @@ from .verify import verify
 
 ProgressFn = Callable[[RestoreCounts], None]
 
+# Per-user outcomes held before they are written out as an outcome object (at the next chunk
+# boundary), whatever checkpoint_seconds says: what a run holds stays bounded at any speed.
+OUTCOMES_PER_OBJECT = 2_000
+
 
 class RestoreRun:
     """One invocation's worth of a restore (new or resumed)."""
@@ -116,7 +120,8 @@ class RestoreRun:
         if self.deadline.expired():
             self.checkpoint()
             return True
-        if time.monotonic() - self._last_checkpoint >= self.options.checkpoint_seconds:
+        due = time.monotonic() - self._last_checkpoint >= self.options.checkpoint_seconds
+        if due or self.pending.size() >= OUTCOMES_PER_OBJECT:
             self.checkpoint()
         return False
 

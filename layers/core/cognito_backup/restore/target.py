@@ -2,17 +2,25 @@
 
 One read costs ListUsers pages (60 users each), one ListGroups pass and ListUsersInGroup pages
 for every group: all UserList / UserPoolResourceRead calls, the cheapest the restore makes. The
-plan and the verification each read it once per invocation.
+plan and the verification each read it once per invocation. The pages are fetched as the export
+fetches them, the 16 `sub` shards and every group's members at once (`READ_PARALLELISM` calls in
+flight), not as one chain of pages: at one call in flight a 20,000-user target took ~50 s to read
+where UserList's quota allows 23 s (docs/benchmarks.md). The calling thread writes them into
+SQLite (whose objects stay in their thread) from a bounded queue: at most a few pages are held.
 """
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from ..cognito import CognitoGateway
+from ..cognito import SUB_SHARDS, CognitoGateway
 from ..models import GroupRecord, UserRecord
 from ..restore_rules import UsernameScheme
 
@@ -34,17 +42,30 @@ class TargetIndex:
         )
 
     @classmethod
-    def read(cls, gateway: CognitoGateway, pool_id: str, scheme: UsernameScheme) -> TargetIndex:
+    def read(
+        cls,
+        gateway: CognitoGateway,
+        pool_id: str,
+        scheme: UsernameScheme,
+        parallelism: int | None = None,
+    ) -> TargetIndex:
         index = cls(scheme)
-        for user in gateway.iter_users(pool_id):
-            index.add_user(user)
-        for group in gateway.iter_groups(pool_id):
-            index.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
-            index.db.executemany(
-                "INSERT OR IGNORE INTO members VALUES (?, ?)",
-                ((name, group.name) for name in gateway.iter_members(pool_id, group.name)),
-            )
-        index.db.commit()
+        try:
+            groups = list(gateway.iter_groups(pool_id))
+            for group in groups:
+                index.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
+            jobs = [_shard_pages(gateway, pool_id, shard) for shard in SUB_SHARDS]
+            jobs += [_member_pages(gateway, pool_id, group.name) for group in groups]
+            for kind, rows in _fetched(jobs, parallelism or READ_PARALLELISM):
+                if kind == "users":
+                    for user in rows:
+                        index.add_user(user)
+                else:
+                    index.db.executemany("INSERT OR IGNORE INTO members VALUES (?, ?)", rows)
+            index.db.commit()
+        except BaseException:
+            index.close()
+            raise
         return index
 
     def add_user(self, user: UserRecord) -> None:
@@ -91,3 +112,72 @@ class TargetIndex:
         """Target users no snapshot user was matched to (after `match`), in username order."""
         for row in self.db.execute("SELECT record FROM users WHERE matched = 0 ORDER BY username"):
             yield UserRecord.model_validate_json(row[0])
+
+
+# Calls in flight while a target is read: as the export's listing (export.DEFAULT_PARALLELISM).
+READ_PARALLELISM = 6
+
+Pages = Callable[[Callable[[tuple[str, list[Any]]], bool]], None]
+
+
+def _shard_pages(gateway: CognitoGateway, pool_id: str, shard: str) -> Pages:
+    def run(put: Callable[[tuple[str, list[Any]]], bool]) -> None:
+        token: str | None = None
+        while True:
+            page = gateway.list_users_page(pool_id, token, f'sub ^= "{shard}"')
+            if not put(("users", page.items)) or not page.next_token:
+                return
+            token = page.next_token
+
+    return run
+
+
+def _member_pages(gateway: CognitoGateway, pool_id: str, group: str) -> Pages:
+    def run(put: Callable[[tuple[str, list[Any]]], bool]) -> None:
+        token: str | None = None
+        while True:
+            page = gateway.list_members_page(pool_id, group, token)
+            if not put(("members", [(m.username, group) for m in page.items])) or not page.next_token:
+                return
+            token = page.next_token
+
+    return run
+
+
+def _fetched(jobs: list[Pages], parallelism: int) -> Iterator[tuple[str, list[Any]]]:
+    """The pages of every job, as they come, fetched `parallelism` jobs at a time.
+
+    A failed job's error is raised here (after the other jobs stop at their next page); a
+    consumer that stops early (an error of its own) also stops the jobs, so nothing hangs.
+    """
+    pages: queue.Queue[tuple[str, list[Any]]] = queue.Queue(maxsize=2 * parallelism)
+    stop = threading.Event()
+
+    def put(item: tuple[str, list[Any]]) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    with ThreadPoolExecutor(parallelism, thread_name_prefix="target-read") as pool:
+        futures = [pool.submit(job, put) for job in jobs]
+        try:
+            while True:
+                try:
+                    yield pages.get(timeout=0.05)
+                except queue.Empty:
+                    for future in futures:
+                        if future.done() and not future.cancelled() and future.exception() is not None:
+                            future.result()  # the first error, raised at once: the rest stop
+                    if all(f.done() for f in futures):
+                        for future in futures:
+                            future.result()  # a job's error, raised here
+                        if pages.empty():  # every put came before its job was done
+                            return
+        finally:
+            stop.set()
+            for future in futures:
+                future.cancel()
