@@ -270,3 +270,25 @@ def test_a_run_cut_short_is_finished_by_the_next_one_which_adopts_it(
     target = target_pool(aws)
     assert run_restore(gateway, store, keys[0], target, options=RestoreOptions()).status == "complete"
     assert GONE not in {u.username for u in gateway.iter_users(target)}
+
+
+def test_a_restore_report_s_parts_are_cleared_and_the_report_still_reads(
+    aws: Any, bucket: str, store: SnapshotStore, gateway: CognitoGateway, world: dict[str, Any]
+) -> None:
+    from cognito_backup.restore.report import iter_section
+    from cognito_backup.restore_models import RestoreReport
+
+    pool, keys = world["pool"], world["keys"]
+    run_restore(gateway, store, keys[0], target_pool(aws), options=RestoreOptions())
+    report_key = next(
+        k for k in store.list_keys(pool_root(PREFIX, pool)) if "restore-report-" in k and k.endswith(".json")
+    )
+    before = RestoreReport.model_validate_json(store.get_bytes(report_key))
+    mapped = dict(iter_section(store, before, "sub_map"))
+    assert before.parts and world["sub"] in mapped
+
+    forget(store, pool, usernames=[GONE])
+
+    after = RestoreReport.model_validate_json(store.get_bytes(report_key))
+    subs = dict(iter_section(store, after, "sub_map"))  # sizes and hashes match the rewritten parts
+    assert world["sub"] not in subs and len(subs) == len(mapped) - 1

@@ -67,6 +67,7 @@ from .models import (
 from .store import (
     MANIFEST_NAME,
     MAX_PART_DECOMPRESSED_BYTES,
+    REPORT_PART_SUFFIX,
     SnapshotStore,
     join_key,
     layout_kind,
@@ -256,6 +257,23 @@ def _filter(attribute: str, value: str) -> str:
     """A ListUsers filter for an exact value (quotes and backslashes escaped)."""
     quoted = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{attribute} = "{quoted}"'
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _repoint_parts(document: dict[str, Any], rewritten: dict[str, dict[str, Any]]) -> bool:
+    """A report's `parts` entries of parts just rewritten, given their new size, hash and count."""
+    changed = False
+    for part in document.get("parts") or []:
+        if isinstance(part, dict) and part.get("key") in rewritten:
+            part.update(rewritten[part["key"]])
+            changed = True
+    return changed
 
 
 class Forget:
@@ -569,27 +587,40 @@ class Forget:
 
     # ------------------------------------------------------------------ other objects
     def _clear_other_objects(self, manifests: set[str]) -> None:
+        """Reports, records and checkpoints beside the snapshots. JSON Lines parts (a restore
+        report's sections) first, so that a report naming a part it rewrote is then given the
+        part's new size, hash and count along with its own clearing."""
         known = {k for k, _ in self.clean_keys}
-        for key in list(self.store.list_keys(self.root)):
-            if key in manifests or key.endswith("/" + MANIFEST_NAME) or key in known:
-                continue
+        keys = [
+            k
+            for k in self.store.list_keys(self.root)
+            if k not in manifests and not k.endswith("/" + MANIFEST_NAME) and k not in known
+        ]
+        rewritten: dict[str, dict[str, Any]] = {}  # part key -> its new records, bytes, sha256
+        for key in sorted(keys, key=lambda k: (k.endswith(".json"), k)):
             body = self.store.get_bytes(key)
+            if key.endswith(".json") and rewritten:
+                document = _json_or_none(body)
+                if isinstance(document, dict) and _repoint_parts(document, rewritten):
+                    cleared, _ = _redact(document, self.people)
+                    self.store.put_bytes(key, json.dumps(cleared, indent=2).encode(), "application/json")
+                    self.counts["objects_cleared"] += 1
+                    continue
             if not self.people.named_in(_text_of(key, body)):
                 continue
-            self._clear(key, body)
+            self._clear(key, body, rewritten)
             self.counts["objects_cleared"] += 1
 
-    def _clear(self, key: str, body: bytes) -> None:
-        if key.endswith(".jsonl.gz"):
+    def _clear(self, key: str, body: bytes, rewritten: dict[str, dict[str, Any]]) -> None:
+        if key.endswith((".jsonl.gz", REPORT_PART_SUFFIX)):
             lines = _text_of(key, body).splitlines(keepends=True)
             kept = [line for line in lines if not self.people.named_in(line)]
-            self.store.put_bytes(key, _gzip_lines(kept), "application/x-ndjson")
+            new = _gzip_lines(kept)
+            sha, _ = self.store.put_bytes(key, new, "application/x-ndjson")
+            rewritten[key] = {"records": len(kept), "bytes": len(new), "sha256": sha}
             return
         if key.endswith(".json"):
-            try:
-                document = json.loads(body)
-            except ValueError:
-                document = None
+            document = _json_or_none(body)
             if document is not None:
                 cleared, _ = _redact(document, self.people)
                 self.store.put_bytes(key, json.dumps(cleared, indent=2).encode(), "application/json")
