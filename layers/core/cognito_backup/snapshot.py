@@ -49,9 +49,10 @@ def run_export(
     # checkpoint are looked up at once; their answers are taken in this order, so the first
     # problem reported is the same as if they had run one after another. Beside them, reads
     # that a new snapshot needs next: a free snapshot id and the first page of groups (both
-    # unused when a checkpoint is continued; nothing is written before the checks pass).
+    # unused when a checkpoint is continued; nothing is written before the checks pass), and
+    # the erasure ledger (whom to leave out).
     now = utcnow()
-    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="export-checks") as checks:
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="export-checks") as checks:
         bucket_ok = checks.submit(store.check_bucket, pool_root(options.prefix, pool_id))
         pool_ok = checks.submit(gateway.describe_pool, pool_id)
         open_cp = checks.submit(open_checkpoint, store, options.prefix, pool_id, requested)
