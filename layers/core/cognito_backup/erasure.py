@@ -116,9 +116,6 @@ class Ledger:
     def ids(self) -> list[str]:
         return [entry.erasure_id for _, entry in self.entries]
 
-    def __bool__(self) -> bool:
-        return bool(self.entries)
-
     @classmethod
     def load(cls, store: SnapshotStore, prefix: str, pool_id: str) -> Ledger:
         """Every entry, its signature checked (SignatureError names a forged one)."""
@@ -164,7 +161,6 @@ class Forgotten:
         self._hasher = hasher
         self._usernames = frozenset(usernames)
         self._subs = frozenset(subs)
-        self.dropped = 0
 
     def username(self, username: str) -> bool:
         return self._hasher.hash("username", username) in self._usernames
@@ -180,13 +176,6 @@ class Forgotten:
                 return self.username(record.username)
             case _:
                 return False
-
-    def drop(self, record: Record | object) -> bool:
-        """True (and counted) when the record must not be written."""
-        if self.holds(record):
-            self.dropped += 1
-            return True
-        return False
 
 
 def require_cleared(

@@ -294,7 +294,7 @@ class ExportRun:
     def _take(self, items: list[Any]) -> None:
         """A listing page's users or memberships; the people the erasure ledger names left out."""
         for item in items:
-            if self.forgotten is not None and self.forgotten.drop(item):
+            if self.forgotten is not None and self.forgotten.holds(item):
                 continue
             if isinstance(item, UserRecord):
                 self.on_user(item)

@@ -316,7 +316,7 @@ class Forget:
         self.checked: list[str] = []
         self.unreadable: list[str] = []
         self.rewritten: list[str] = []
-        self.clean_keys: set[tuple[str, str | None]] = set()  # (key, version) known clear
+        self.clean_keys: set[str] = set()  # keys whose current version is known clear
         self.locked: dict[tuple[str, str], LockedVersion] = {}
 
     # ------------------------------------------------------------------ checks
@@ -369,7 +369,7 @@ class Forget:
         )
         # Written first: from now on every export leaves these people out.
         ledger_key = write_entry(self.store, self.prefix, entry)
-        self.clean_keys.add((ledger_key, None))
+        self.clean_keys.add(ledger_key)
         if self.delete_from_pool:
             self._delete_from_pool()
         saved = time.monotonic()
@@ -554,7 +554,7 @@ class Forget:
             new = self._rewrite_part(part, dropped)
             changed |= new is not None
             parts.append(new or part)
-            self.clean_keys.add((part.key, (new or part).version_id))
+            self.clean_keys.add(part.key)
         self.counts["snapshots_checked"] += 1
         self.checked.append(key)
         if changed:
@@ -590,11 +590,10 @@ class Forget:
         """Reports, records and checkpoints beside the snapshots. JSON Lines parts (a restore
         report's sections) first, so that a report naming a part it rewrote is then given the
         part's new size, hash and count along with its own clearing."""
-        known = {k for k, _ in self.clean_keys}
         keys = [
             k
             for k in self.store.list_keys(self.root)
-            if k not in manifests and not k.endswith("/" + MANIFEST_NAME) and k not in known
+            if k not in manifests and not k.endswith("/" + MANIFEST_NAME) and k not in self.clean_keys
         ]
         rewritten: dict[str, dict[str, Any]] = {}  # part key -> its new records, bytes, sha256
         for key in sorted(keys, key=lambda k: (k.endswith(".json"), k)):

@@ -689,21 +689,16 @@ def forget_handler(
     if not settings.user_pool_id:
         raise UsageError("USER_POOL_ID is not set")
     rt = runtime or Runtime(settings)
-    try:
-        result = Forget(
-            rt.store,
-            settings.user_pool_id,
-            prefix=settings.backup_prefix.strip("/"),
-            usernames=request.usernames,
-            subs=request.subs,
-            gateway=rt.gateway if request.delete_from_pool else None,
-            delete_from_pool=request.delete_from_pool,
-        ).run()
-    except Exception:
-        metrics.add_metric(name="ForgetFailed", unit=MetricUnit.Count, value=1)
-        raise
-    metrics.add_metric(name="ForgetSucceeded", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ForgetVersionsLocked", unit=MetricUnit.Count, value=result.versions_locked)
+    # A failure raises: ForgetErrorsAlarm watches the function's Errors.
+    result = Forget(
+        rt.store,
+        settings.user_pool_id,
+        prefix=settings.backup_prefix.strip("/"),
+        usernames=request.usernames,
+        subs=request.subs,
+        gateway=rt.gateway if request.delete_from_pool else None,
+        delete_from_pool=request.delete_from_pool,
+    ).run()
     logger.info(
         "forget finished",
         extra={
