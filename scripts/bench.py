@@ -130,6 +130,9 @@ def _record_timeline(gateway: Any) -> None:
 def _timeline_summary() -> dict[str, Any]:
     if not TIMELINE:
         return {}
+    dump = os.environ.get("BENCH_TIMELINE_FILE")  # every call, for a closer look than the summary
+    if dump:
+        Path(dump).write_text(json.dumps(TIMELINE))
     per_second: dict[int, int] = {}
     for t, _, _ in TIMELINE:
         per_second[int(t)] = per_second.get(int(t), 0) + 1

@@ -15,9 +15,12 @@ from cognito_backup.errors import AccessDeniedError, PoolNotFoundError
 from cognito_backup.pacing import (
     CUT_FACTOR,
     DEFAULT_QUOTAS,
+    FAST_RECOVERY_SHARE,
     FLOOR_SHARE,
     HOLD_SECONDS,
+    KNEE_SHARE,
     OPERATION_CATEGORY,
+    PROBE_SHARE,
     RECOVERY_SHARE,
     CountdownDeadline,
     Deadline,
@@ -142,19 +145,50 @@ def test_the_rate_never_falls_below_its_floor() -> None:
     assert bucket.acquire() <= 1 / bucket.rate + 1e-9  # still paced, never stalled
 
 
-def test_recovery_is_slow_additive_and_stops_at_the_configured_rate() -> None:
+def test_recovery_is_fast_to_the_knee_slow_through_it_and_stops_at_the_configured_rate() -> None:
     clock, bucket = learning(30.0)
-    bucket.penalize()  # 21/s
+    bucket.penalize()  # the knee is 30/s, the rate 21/s
     cut = bucket.rate
+    assert bucket.knee == 30.0
     clock.sleep(HOLD_SECONDS)
     bucket.acquire()
     assert bucket.rate == pytest.approx(cut)  # held: no recovery right after a throttle
-    clock.sleep(2.0)
+    # Fast back to just under the knee: 21 -> 25.5 takes 0.3 s at 15/s
+    clock.sleep(0.2)
     bucket.acquire()
-    assert bucket.rate == pytest.approx(cut + 2.0 * RECOVERY_SHARE * 30.0)
+    assert bucket.rate == pytest.approx(cut + 0.2 * FAST_RECOVERY_SHARE * 30.0)
+    clock.sleep(0.1 + 1.0)
+    bucket.acquire()
+    assert bucket.rate == pytest.approx(KNEE_SHARE * 30.0 + 1.0 * PROBE_SHARE * 30.0, rel=1e-3)
     clock.sleep(600.0)
     bucket.acquire()
     assert bucket.rate == 30.0 and bucket.capacity == pytest.approx(24.0)
+
+
+def test_above_the_knee_recovery_is_additive() -> None:
+    # Given an overload that began at 20/s (the knee): cut to 14/s
+    clock, bucket = learning(30.0)
+    bucket.rate = 20.0
+    bucket.penalize()
+    assert bucket.knee == 20.0 and bucket.rate == pytest.approx(14.0)
+    # When the hold, the fast climb (14 -> 17 at 15/s: 0.2 s), the probe (17 -> 20 at 0.3/s:
+    # 10 s) and 2 s more have passed
+    clock.sleep(HOLD_SECONDS + 0.2 + 10.0 + 2.0)
+    bucket.acquire()
+    # Then the rate climbs RECOVERY_SHARE of the configured rate a second above the knee
+    assert bucket.rate == pytest.approx(20.0 + 2.0 * RECOVERY_SHARE * 30.0)
+
+
+def test_a_second_cut_of_one_overload_keeps_its_knee() -> None:
+    clock, bucket = learning(30.0)
+    bucket.penalize(bucket.take())
+    bucket.penalize(bucket.take())  # a call let go after the cut, throttled too: cut again
+    assert bucket.cuts == 2 and bucket.rate == pytest.approx(30.0 * CUT_FACTOR**2)
+    assert bucket.knee == 30.0  # where the overload began, not where the cuts got to
+    clock.sleep(HOLD_SECONDS + 5.0)
+    bucket.penalize()  # after the hold: a new overload, at the rate recovered to
+    fast = (KNEE_SHARE * 30.0 - 30.0 * CUT_FACTOR**2) / (FAST_RECOVERY_SHARE * 30.0)
+    assert bucket.knee == pytest.approx(KNEE_SHARE * 30.0 + (5.0 - fast) * PROBE_SHARE * 30.0)
 
 
 def test_a_throttle_during_recovery_restarts_the_hold() -> None:
@@ -202,6 +236,29 @@ def test_a_lower_service_quota_than_configured_converges_with_few_throttles() ->
     # Then the service's rate is used, and throttled calls stay a small share
     assert admitted / clock.now == pytest.approx(10.0, rel=0.1)
     assert throttled / (admitted + throttled) < 0.05
+
+
+def test_two_categories_that_share_one_budget_converge_to_it() -> None:
+    # Given memberships paced as UserResourceUpdate and disables as UserUpdate, 25/s each, while
+    # the service counts both in UserUpdate's one budget of 25/s (issue 15's other world)
+    clock = FakeClock()
+    pacer = Pacer(quotas={"UserResourceUpdate": 25.0, "UserUpdate": 25.0}, clock=clock, sleep=clock.sleep)
+    service = ServiceBucket(25.0, clock.now)
+    admitted = throttled = 0
+    # When a restore's mix (nine memberships to a disable) goes back to back for five simulated
+    # minutes, a throttled call retried after 50-100 ms
+    while clock.now < 300.0:
+        op = "admin_disable_user" if admitted % 10 == 9 else "admin_add_user_to_group"
+        epoch = pacer.acquire(op)
+        if service.take(clock.now + 0.025):
+            admitted += 1
+        else:
+            throttled += 1
+            pacer.throttled(op, epoch)
+            clock.sleep(0.05 + 0.05 * (throttled % 2))
+    # Then the shared budget is used, and throttled calls stay under 1 %
+    assert admitted / clock.now > 0.95 * 25.0
+    assert throttled / (admitted + throttled) < 0.01
 
 
 def test_pacer_builds_learning_buckets_at_its_share() -> None:

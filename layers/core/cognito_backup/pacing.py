@@ -116,17 +116,25 @@ OPERATION_CATEGORY: dict[str, str] = {
     "admin_initiate_auth": "UserAuthentication",
 }
 
-# How a category's rate learns from throttling (AIMD): a throttle cuts the rate to CUT_FACTOR
-# of what it was, never below FLOOR_SHARE of the configured rate. Only a call let go after the
-# last cut can cut again: the calls in flight when the service started throttling come back
-# throttled together, and they are one overload, not several. After HOLD_SECONDS without a
-# throttle the rate climbs back by RECOVERY_SHARE of the configured rate per second, never
-# above it. A wrong category table, the application's own traffic or a lower quota than
-# configured thus converge to what the service gives, with few throttled calls.
+# How a category's rate learns from throttling (AIMD with a memory): a throttle cuts the rate to
+# CUT_FACTOR of what it was, never below FLOOR_SHARE of the configured rate. Only a call let go
+# after the last cut can cut again: the calls in flight when the service started throttling come
+# back throttled together, and they are one overload, not several. The rate the first cut of an
+# overload was made at is its knee: the service said no there, and not far below it. After
+# HOLD_SECONDS without a throttle the rate climbs back, fast (FAST_RECOVERY_SHARE of the
+# configured rate per second) to KNEE_SHARE of the knee, then slowly (PROBE_SHARE) to the knee,
+# where the next overload is likely, then at RECOVERY_SHARE up to the configured rate, never above
+# it. Without the memory a cut cost ~10 s at two thirds of the budget (a restore whose memberships
+# share UserUpdate's budget, docs/benchmarks.md); with it, about a second. A wrong category table,
+# the application's own traffic or a lower quota than configured thus converge to what the
+# service gives, with few throttled calls (tests/unit/test_pacing.py simulates each).
 CUT_FACTOR = 0.7
 FLOOR_SHARE = 0.05
+HOLD_SECONDS = 1.0
+KNEE_SHARE = 0.85
+FAST_RECOVERY_SHARE = 0.5
+PROBE_SHARE = 0.01
 RECOVERY_SHARE = 0.05
-HOLD_SECONDS = 2.0
 
 
 class TokenBucket:
@@ -177,7 +185,7 @@ class TokenBucket:
 
 
 class LearningBucket(TokenBucket):
-    """A token bucket whose rate learns from throttling (AIMD, see CUT_FACTOR).
+    """A token bucket whose rate learns from throttling (AIMD with a knee, see CUT_FACTOR).
 
     `ceiling` is the configured rate (quota x share), never exceeded; the bucket starts there.
     Its capacity follows the rate (`burst_seconds` of it). Deterministic given its clock.
@@ -196,19 +204,34 @@ class LearningBucket(TokenBucket):
         self.burst_seconds = burst_seconds
         self.floor = ceiling * FLOOR_SHARE
         self.cuts = 0  # also the epoch a token is given in: see `take`
+        self.knee = ceiling  # the rate the last overload began at (see CUT_FACTOR)
         self._quiet_from = float("-inf")  # recovery resumes from here
 
     def _refill(self) -> None:
         now = self._clock()
         self._tokens += (now - self._last) * self.rate
-        if self.rate < self.ceiling:
-            grow_from = max(self._last, self._quiet_from)
-            if now > grow_from:
-                step = RECOVERY_SHARE * self.ceiling * (now - grow_from)
-                self.rate = min(self.ceiling, self.rate + step)
+        grow_from = max(self._last, self._quiet_from)
+        if self.rate < self.ceiling and now > grow_from:
+            self._grow(now - grow_from)
         self.capacity = max(1.0, self.rate * self.burst_seconds)
         self._tokens = min(self.capacity, self._tokens)
         self._last = now
+
+    def _grow(self, seconds: float) -> None:
+        """Climb back for `seconds`: fast below the knee's neighbourhood, slowly through it."""
+        while seconds > 0 and self.rate < self.ceiling:
+            if self.rate < KNEE_SHARE * self.knee:
+                share, limit = FAST_RECOVERY_SHARE, KNEE_SHARE * self.knee
+            elif self.rate < self.knee:
+                share, limit = PROBE_SHARE, self.knee
+            else:
+                share, limit = RECOVERY_SHARE, self.ceiling
+            speed, limit = share * self.ceiling, min(limit, self.ceiling)
+            needed = (limit - self.rate) / speed
+            if needed >= seconds:
+                self.rate += speed * seconds
+                return
+            self.rate, seconds = limit, seconds - needed
 
     def take(self) -> int:
         """Take one token, waiting as needed. Returns the epoch (cuts so far) it was given in:
@@ -226,6 +249,8 @@ class LearningBucket(TokenBucket):
         with self._lock:
             self._refill()
             if epoch is None or epoch >= self.cuts:
+                if self._last >= self._quiet_from:  # a new overload, not a second cut of the last
+                    self.knee = self.rate
                 self.rate = max(self.floor, self.rate * CUT_FACTOR)
                 self.capacity = max(1.0, self.rate * self.burst_seconds)
                 self.cuts += 1
