@@ -35,6 +35,7 @@ from ..restore_rules import (
     username_setting_differences,
 )
 from ..store import SnapshotStore, layout_prefix
+from .memberships import MembershipIndex
 
 
 def _refuse(reason: str) -> RestoreRefusedError:
@@ -136,17 +137,19 @@ class RestoreContext:
 
     def windows(self, users: Iterator[UserRecord]) -> Iterator[tuple[list[UserRecord], dict[str, list[str]]]]:
         """Users in windows, each with its users' memberships: memory stays bounded by the
-        window, at the cost of one read of the memberships per window."""
-        while True:
-            window = list(islice(users, self.options.window_size))
-            if not window:
-                return
-            names = {u.username for u in window}
-            index: dict[str, list[str]] = {}
-            for m in self.view.memberships():
-                if m.username in names:
-                    index.setdefault(m.username, []).append(m.group)
-            yield window, index
+        window; the memberships are read once, into an on-disk index (memberships.py)."""
+        index: MembershipIndex | None = None
+        try:
+            while True:
+                window = list(islice(users, self.options.window_size))
+                if not window:
+                    return
+                if index is None:
+                    index = MembershipIndex(self.view.memberships())
+                yield window, index.of(u.username for u in window)
+        finally:
+            if index is not None:
+                index.close()
 
 
 def preflight(
