@@ -13,7 +13,7 @@ from export_world import USERNAMES, comparable, make_pool, read_records
 from pools import BRANDING_SETTINGS, FIREHOSE, LOG_GROUP, LOGO, SES_IDENTITY, rich_pool
 
 from cognito_backup.cognito import PAGE_LIMIT, CognitoGateway
-from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError
+from cognito_backup.errors import BucketNotFoundError, PoolNotFoundError, RecordTooLargeError
 from cognito_backup.export import ExportOptions
 from cognito_backup.models import PoolConfigRecord, UserRecord
 from cognito_backup.pacing import CountdownDeadline
@@ -341,3 +341,23 @@ def test_the_bucket_default_kms_key_is_followed_when_none_is_given(aws, bucket, 
     aws.s3().delete_bucket_encryption(Bucket=bucket)
     plain.use_bucket_default_key()
     assert plain.kms_key_arn is None
+
+
+def test_a_configuration_too_large_to_read_back_stops_the_export_before_a_manifest(
+    aws, store, gateway
+) -> None:
+    # Given a pool whose configuration record is over the 1 MiB a reader accepts a line to be
+    # (twelve clients with 100 callback URLs of ~1,000 characters: Cognito's own limits allow it)
+    cognito = aws.cognito()
+    pool_id = make_pool(cognito, extra_users=1, groups=2, big_group=1)
+    urls = [f"https://app.example.com/{i:03d}/" + "c" * 990 for i in range(100)]
+    for n in range(12):
+        cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=f"client-{n}", CallbackURLs=urls, AllowedOAuthFlows=["code"]
+        )
+    # When it is exported
+    with pytest.raises(RecordTooLargeError, match=r"a config record is [\d,]+ bytes, over the 1,048,576"):
+        run_export(gateway, store, pool_id)
+    # Then no manifest says there is a snapshot, and the error names no client or URL
+    keys = [o["Key"] for o in aws.s3().list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    assert not [k for k in keys if k.endswith(MANIFEST_NAME)]

@@ -190,6 +190,11 @@ class StorageError(BackupError):
         self.code = code
 
 
+class RecordTooLargeError(BackupError):
+    """A record the snapshot writer would not be able to read back (longer than a reader's line
+    limit): the export stops before publishing a snapshot no restore could use."""
+
+
 class LineTooLongError(SnapshotCorruptError):
     """A line of a part longer than a record can be (garbage without newlines)."""
 

@@ -27,6 +27,7 @@ from .errors import (
     BucketNotFoundError,
     LineTooLongError,
     PartTooLargeError,
+    RecordTooLargeError,
     SignatureError,
     SnapshotCorruptError,
     SnapshotNotFoundError,
@@ -557,6 +558,13 @@ class PartWriter:
 
     def write(self, record: BaseModel) -> None:
         line = record.model_dump_json(exclude_defaults=False).encode() + b"\n"
+        if len(line) > MAX_LINE_BYTES:
+            # Every reader (restore, validator, replay) refuses such a line: a snapshot holding
+            # it would be published and never restore. Its size and kind only: no content.
+            raise RecordTooLargeError(
+                f"a {self.kind} record is {len(line):,} bytes, over the {MAX_LINE_BYTES:,} bytes a "
+                f"snapshot line may hold: the snapshot would not restore, so it is not published"
+            )
         self._gzip.write(line)
         self.records += 1
         self.raw_bytes += len(line)
