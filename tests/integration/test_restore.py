@@ -8,6 +8,7 @@ The helpers here are shared by the other test_restore_* modules.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from restore_world import (
@@ -141,6 +142,78 @@ def test_a_restore_that_crashed_anywhere_finishes_on_the_next_run(world: World, 
     assert report.counts.created == 20 and report.counts.existing_skipped == 0
     assert len(report.sub_map) == 20 and report.invocations == 2
     assert pool_state(world.cognito, dst) == expected(pool_state(world.cognito, source))
+
+
+class ListingCounter:
+    """Counts the target's user listings (ListUsers pages) a gateway makes."""
+
+    def __init__(self, gateway: CognitoGateway, pool_id: str) -> None:
+        self.pages = 0
+        real = gateway.list_users_page
+
+        def page(pool: str, *args: Any, **kwargs: Any) -> Any:
+            self.pages += pool == pool_id
+            return real(pool, *args, **kwargs)
+
+        gateway.list_users_page = page  # type: ignore[method-assign]
+
+
+def test_a_later_invocation_into_a_new_pool_does_not_read_its_users_again(world: World) -> None:
+    # Given a restore into an empty pool, stopped at its deadline after the first chunks (the
+    # custom attributes and the groups take deadline checks too)
+    source, key = snapshot(world, users=20, groups=3)
+    dst = target(world)
+    options = RestoreOptions(chunk_size=2, checkpoint_seconds=0)
+    first = run_restore(world.gateway, world.store, key, dst, options=options, deadline=CountdownDeadline(5))
+    assert first.status == "incomplete" and 0 < first.counts.created < 20
+    # When it is invoked again, and stops again before the verification
+    listings = ListingCounter(world.gateway, dst)
+    second = run_restore(world.gateway, world.store, key, dst, options=options, deadline=CountdownDeadline(2))
+    # Then the target held no user at the start, so the second invocation did not list it
+    assert second.status == "incomplete" and second.counts.created > first.counts.created
+    assert listings.pages == 0
+    # and the run finishes exactly, its verification reading the target whole
+    final = restore_until_done(world, key, dst, options, 100)[-1]
+    assert final.status == "complete" and final.verified and final.counts.created == 20
+    assert listings.pages > 0
+    assert pool_state(world.cognito, dst) == expected(pool_state(world.cognito, source))
+
+
+def test_a_user_someone_else_makes_between_invocations_is_still_theirs(world: World) -> None:
+    # Given a restore into an empty pool stopped at its deadline, and then someone else creating
+    # a user under the name of one not restored yet, with other attributes
+    source, key = snapshot(world, users=20, groups=3)
+    dst = target(world)
+    options = RestoreOptions(chunk_size=2, checkpoint_seconds=0)
+    first = run_restore(world.gateway, world.store, key, dst, options=options, deadline=CountdownDeadline(5))
+    assert first.status == "incomplete" and first.counts.created > 0
+    restored = set(usernames(world, dst))
+    last = next(name for name in usernames(world, source) if name not in restored)
+    world.cognito.admin_create_user(
+        UserPoolId=dst, Username=last, UserAttributes=[{"Name": "email", "Value": "other@example.org"}]
+    )
+    # When the restore is continued (without reading the target's users: it held none)
+    final = restore_until_done(world, key, dst, options, 100)[-1]
+    # Then that user is a conflict the default policy (skip) leaves alone, as a full read would
+    assert final.counts.created == 19 and final.counts.existing_skipped == 1
+    assert [n.username for n in final.skipped] == [last]
+    there = world.gateway.get_user(dst, last)
+    assert there is not None and there.attributes["email"] == "other@example.org"
+
+
+def test_a_target_with_users_at_the_start_is_read_by_every_invocation(world: World) -> None:
+    # Given a target that already holds a user of its own
+    _source, key = snapshot(world, users=20, groups=3)
+    dst = target(world)
+    world.cognito.admin_create_user(UserPoolId=dst, Username="theirs-0001")
+    options = RestoreOptions(chunk_size=2, checkpoint_seconds=0)
+    first = run_restore(world.gateway, world.store, key, dst, options=options, deadline=CountdownDeadline(5))
+    assert first.status == "incomplete" and first.counts.created > 0
+    # When it is invoked again
+    listings = ListingCounter(world.gateway, dst)
+    second = run_restore(world.gateway, world.store, key, dst, options=options, deadline=CountdownDeadline(2))
+    # Then that invocation read the target's users again
+    assert second.status == "incomplete" and listings.pages > 0
 
 
 def test_a_checkpoint_is_continued_only_with_the_same_options(world: World) -> None:

@@ -471,6 +471,11 @@ class RestoreCheckpoint(BaseModel):
     phase: RestorePhase = "attributes"
     group_position: int = Field(default=0, description="Groups done, in the view's order")
     user_position: int = Field(default=0, description="Users done, in the view's (filtered) order")
+    target_users_at_start: int | None = Field(
+        default=None,
+        description="Users the target held when the users phase first read it, before any was "
+        "created (None: not known). 0 lets a later invocation skip reading the target again",
+    )
     counts: RestoreCounts = Field(default_factory=RestoreCounts)
     outcome_keys: list[str] = Field(default_factory=list, description="RestoreOutcomes objects so far")
     report_key: str | None = None

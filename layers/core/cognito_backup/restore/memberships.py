@@ -16,6 +16,9 @@ from pathlib import Path
 from ..models import MembershipRecord
 
 _BATCH = 5_000
+# SQLite's page cache, per connection (its default is 2 MiB): the file is read through the OS's
+# cache anyway, and a restore's memory must not grow with the pool (docs/benchmarks.md).
+CACHE_KIB = 256
 
 
 class MembershipIndex:
@@ -25,6 +28,7 @@ class MembershipIndex:
         self._dir = tempfile.TemporaryDirectory(prefix="cognito-backup-members-")
         try:
             self.db = sqlite3.connect(str(Path(self._dir.name) / "members.db"))
+            self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self.db.execute("CREATE TABLE members (seq INTEGER PRIMARY KEY, username TEXT, grp TEXT)")
             batch: list[tuple[str, str]] = []
             for m in memberships:

@@ -23,6 +23,7 @@ from typing import Any
 from ..cognito import SUB_SHARDS, CognitoGateway
 from ..models import GroupRecord, UserRecord
 from ..restore_rules import UsernameScheme
+from .memberships import CACHE_KIB
 
 
 class TargetIndex:
@@ -32,6 +33,7 @@ class TargetIndex:
         self.scheme = scheme
         self._dir = tempfile.TemporaryDirectory(prefix="cognito-backup-target-")
         self.db = sqlite3.connect(str(Path(self._dir.name) / "target.db"))
+        self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # memory flat at any pool size
         self.db.executescript(
             """
             CREATE TABLE users (username TEXT PRIMARY KEY, record TEXT NOT NULL, matched INTEGER DEFAULT 0);
@@ -67,6 +69,23 @@ class TargetIndex:
             index.close()
             raise
         return index
+
+    @classmethod
+    def read_groups(cls, gateway: CognitoGateway, pool_id: str, scheme: UsernameScheme) -> TargetIndex:
+        """The target's groups only (ListGroups), no user and no membership: for a target known
+        to hold none but what the caller made itself (apply.RestoreRun._target)."""
+        index = cls(scheme)
+        try:
+            for group in gateway.iter_groups(pool_id):
+                index.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
+            index.db.commit()
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def user_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
     def add_user(self, user: UserRecord) -> None:
         self.db.execute(
