@@ -18,7 +18,7 @@ from ..models import MembershipRecord
 _BATCH = 5_000
 # SQLite's page cache, per connection (its default is 2 MiB): the file is read through the OS's
 # cache anyway, and a restore's memory must not grow with the pool (docs/benchmarks.md).
-CACHE_KIB = 256
+CACHE_KIB = 128
 
 
 class MembershipIndex:
@@ -30,13 +30,14 @@ class MembershipIndex:
             self.db = sqlite3.connect(str(Path(self._dir.name) / "members.db"))
             self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self.db.execute("CREATE TABLE members (seq INTEGER PRIMARY KEY, username TEXT, grp TEXT)")
+            # Indexed as the rows go in: CREATE INDEX afterwards sorts them all in memory
+            self.db.execute("CREATE INDEX members_by_user ON members (username, seq)")
             batch: list[tuple[str, str]] = []
             for m in memberships:
                 batch.append((m.username, m.group))
                 if len(batch) >= _BATCH:
                     self._insert(batch)
             self._insert(batch)
-            self.db.execute("CREATE INDEX members_by_user ON members (username, seq)")
             self.db.commit()
         except BaseException:
             self.close()
