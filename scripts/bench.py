@@ -130,9 +130,6 @@ def _record_timeline(gateway: Any) -> None:
 def _timeline_summary() -> dict[str, Any]:
     if not TIMELINE:
         return {}
-    dump = os.environ.get("BENCH_TIMELINE_FILE")  # every call, for a closer look than the summary
-    if dump:
-        Path(dump).write_text(json.dumps(TIMELINE))
     per_second: dict[int, int] = {}
     for t, _, _ in TIMELINE:
         per_second[int(t)] = per_second.get(int(t), 0) + 1
@@ -206,6 +203,9 @@ def child_main(argv: Sequence[str]) -> int:
     else:
         result = child_restore(rest[0], rest[1], json.loads(rest[2]))
     Path(out).write_text(json.dumps(result))
+    dump = os.environ.get("BENCH_TIMELINE_FILE")  # every call, for a closer look than the summary
+    if dump and TIMELINE:
+        Path(dump).write_text(json.dumps(TIMELINE))
     return 0
 
 

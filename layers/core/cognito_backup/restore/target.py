@@ -55,7 +55,7 @@ class TargetIndex:
         try:
             groups = list(gateway.iter_groups(pool_id))
             for group in groups:
-                index.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
+                index.add_group(group)
             jobs = [_shard_pages(gateway, pool_id, shard) for shard in SUB_SHARDS]
             jobs += [_member_pages(gateway, pool_id, group.name) for group in groups]
             for kind, rows in _fetched(jobs, parallelism or READ_PARALLELISM):
@@ -77,7 +77,7 @@ class TargetIndex:
         index = cls(scheme)
         try:
             for group in gateway.iter_groups(pool_id):
-                index.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
+                index.add_group(group)
             index.db.commit()
         except BaseException:
             index.close()
@@ -86,6 +86,9 @@ class TargetIndex:
 
     def user_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+    def add_group(self, group: GroupRecord) -> None:
+        self.db.execute("INSERT INTO groups VALUES (?, ?)", (group.name, group.model_dump_json()))
 
     def add_user(self, user: UserRecord) -> None:
         self.db.execute(
